@@ -1,0 +1,82 @@
+import {
+  buildProvenance,
+  DerivationCache,
+  gatherBuildFacts,
+  IN_TOTO_PAYLOAD_TYPE,
+  serializeStatement,
+  SLSA_PROVENANCE_V1,
+  type BuildHost,
+  type SlsaProvenance,
+  type Statement,
+} from "../attest/index.js";
+import type { NixStore } from "../nix/index.js";
+import { signBundle, type Signer } from "../sign/index.js";
+import type { AttestationStore } from "../store/index.js";
+
+export interface AttestContext {
+  readonly nix: NixStore;
+  readonly host: BuildHost;
+  readonly signer: Signer;
+  readonly store: AttestationStore;
+  readonly builderId: string;
+  readonly provenixVersion: string;
+  readonly derivations?: DerivationCache;
+}
+
+export interface AttestOptions {
+  readonly installable?: string;
+  readonly attribute?: string;
+  readonly outputs?: readonly string[];
+}
+
+export interface AttestResult {
+  readonly drvPath: string;
+  readonly subjects: readonly { name: string; sha256: string }[];
+  readonly attestationId: number;
+  /** False when the same statement, signed by the same key, was already stored. */
+  readonly inserted: boolean;
+  readonly keyid: string;
+  readonly bundle: Buffer;
+  readonly statement: Statement<SlsaProvenance>;
+}
+
+/** Gather, build, sign and store the provenance of one derivation's outputs. */
+export async function attestDerivation(
+  ctx: AttestContext,
+  drvPath: string,
+  options: AttestOptions = {},
+): Promise<AttestResult> {
+  const facts = await gatherBuildFacts(
+    ctx.nix,
+    ctx.host,
+    drvPath,
+    {
+      builderId: ctx.builderId,
+      provenixVersion: ctx.provenixVersion,
+      ...options,
+    },
+    ctx.derivations,
+  );
+  const statement = buildProvenance(facts);
+  const payload = serializeStatement(statement);
+  const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, ctx.signer);
+  const subjects = statement.subject.map((s) => ({ name: s.name ?? "", sha256: s.digest?.sha256 ?? "" }));
+  const { id, inserted } = ctx.store.put({
+    bundle,
+    payload,
+    keyid: ctx.signer.publicKey.keyid,
+    predicateType: SLSA_PROVENANCE_V1,
+    builderId: ctx.builderId,
+    derivation: drvPath,
+    subjects,
+  });
+  return {
+    drvPath,
+    subjects,
+    attestationId: id,
+    inserted,
+    keyid: ctx.signer.publicKey.keyid,
+    bundle,
+    statement,
+  };
+}

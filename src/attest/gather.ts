@@ -1,0 +1,143 @@
+import {
+  fetchUrls,
+  isFixedOutput,
+  NixError,
+  type Derivation,
+  type NixStore,
+  type PathInfo,
+} from "../nix/index.js";
+import type { BuildFacts, BuiltOutput, FixedOutputFacts, ResolvedInput } from "./provenance.js";
+
+/** A build log as Nix keeps it, and the times it tells. */
+export interface BuildLog {
+  uri: string;
+  sha256: string;
+  mediaType: string;
+  startedOn?: Date;
+  finishedOn?: Date;
+}
+
+/** What the build host tells beyond the store: Nix's version and settings, build logs. */
+export interface BuildHost {
+  nixInfo(): Promise<{ version: string; settings: Record<string, unknown> }>;
+  buildLog(drvPath: string): Promise<BuildLog | undefined>;
+}
+
+export interface GatherOptions {
+  builderId: string;
+  provenixVersion: string;
+  /** Attest only these outputs (default: every output). */
+  outputs?: readonly string[];
+  installable?: string;
+  attribute?: string;
+}
+
+/** Reads derivations once per run, however many builds share them. */
+export class DerivationCache {
+  private readonly cache = new Map<string, Promise<Derivation>>();
+  constructor(private readonly store: NixStore) {}
+  get(drvPath: string): Promise<Derivation> {
+    let d = this.cache.get(drvPath);
+    if (!d) {
+      d = this.store.readDerivation(drvPath);
+      this.cache.set(drvPath, d);
+    }
+    return d;
+  }
+}
+
+type WithoutNarHash<T> = T extends unknown ? Omit<T, "narHash"> : never;
+
+function fixedOutputFacts(drv: Derivation): FixedOutputFacts | undefined {
+  const out = drv.outputs[0]?.[1];
+  if (!isFixedOutput(drv) || out?.kind !== "caFixed") return undefined;
+  return { method: out.method, hashAlgo: out.hashAlgo, hash: out.hash, urls: fetchUrls(drv) };
+}
+
+function required(infos: Map<string, PathInfo>, path: string, role: string): PathInfo {
+  const info = infos.get(path);
+  if (!info) throw new NixError("NOT_VALID", `${role} ${path} is not a valid store path`);
+  return info;
+}
+
+/** Gather the facts of the build of `drvPath` from the store and the host. */
+export async function gatherBuildFacts(
+  store: NixStore,
+  host: BuildHost,
+  drvPath: string,
+  options: GatherOptions,
+  derivations: DerivationCache = new DerivationCache(store),
+): Promise<BuildFacts> {
+  const derivation = await derivations.get(drvPath);
+  const realised = await store.derivationOutputs(drvPath);
+  const wanted = options.outputs ?? derivation.outputs.map(([name]) => name);
+  const outputs: { name: string; path: string }[] = [];
+  for (const name of wanted) {
+    if (!derivation.outputs.some(([n]) => n === name)) {
+      throw new NixError("NOT_BUILT", `${drvPath} has no output '${name}'`);
+    }
+    const path = realised.get(name);
+    if (path === undefined) {
+      throw new NixError(
+        "NOT_BUILT",
+        `output '${name}' of ${drvPath} is not built (build it first, or use --build)`,
+      );
+    }
+    outputs.push({ name, path });
+  }
+
+  const inputs: WithoutNarHash<ResolvedInput>[] = derivation.inputSrcs.map((path) => ({
+    kind: "source" as const,
+    path,
+  }));
+  for (const [inputDrvPath, names] of derivation.inputDrvs) {
+    const inputDrv = await derivations.get(inputDrvPath);
+    const inputOutputs = await store.derivationOutputs(inputDrvPath);
+    const fixedOutput = fixedOutputFacts(inputDrv);
+    for (const output of names) {
+      const path = inputOutputs.get(output);
+      if (path === undefined) {
+        throw new NixError("NOT_VALID", `input ${inputDrvPath}^${output} is not in the store`);
+      }
+      inputs.push({
+        kind: "output",
+        path,
+        drvPath: inputDrvPath,
+        output,
+        ...(fixedOutput ? { fixedOutput } : {}),
+      });
+    }
+  }
+
+  const infos = await store.pathInfos([drvPath, ...outputs.map((o) => o.path), ...inputs.map((i) => i.path)]);
+  const builtOutputs: BuiltOutput[] = outputs.map((o) => ({
+    ...o,
+    narHash: required(infos, o.path, "output").narHash,
+  }));
+  const resolved = inputs.map(
+    (i) => ({ ...i, narHash: required(infos, i.path, "input").narHash }) as ResolvedInput,
+  );
+  const registered = builtOutputs
+    .map((o) => infos.get(o.path)?.registrationTime)
+    .filter((t): t is number => t !== undefined);
+
+  const [nix, log] = await Promise.all([host.nixInfo(), host.buildLog(drvPath)]);
+  const finishedOn =
+    registered.length > 0 ? new Date(Math.max(...registered) * 1000) : log?.finishedOn;
+  return {
+    drvPath,
+    derivation,
+    derivationNarHash: required(infos, drvPath, "derivation").narHash,
+    outputs: builtOutputs,
+    inputs: resolved,
+    nixVersion: nix.version,
+    settings: nix.settings,
+    builderId: options.builderId,
+    provenixVersion: options.provenixVersion,
+    ...(options.installable !== undefined ? { installable: options.installable } : {}),
+    ...(options.attribute !== undefined ? { attribute: options.attribute } : {}),
+    ...(log?.startedOn ? { startedOn: log.startedOn } : {}),
+    ...(finishedOn ? { finishedOn } : {}),
+    ...(log ? { buildLog: { uri: log.uri, sha256: log.sha256, mediaType: log.mediaType } } : {}),
+  };
+}

@@ -1,0 +1,3 @@
+export * from "./gather.js";
+export * from "./provenance.js";
+export * from "./statement.js";

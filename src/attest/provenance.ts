@@ -1,0 +1,183 @@
+import type { ContentAddressMethod, Derivation } from "../nix/index.js";
+import { STATEMENT_TYPE, type ResourceDescriptor, type Statement } from "./statement.js";
+
+// SLSA Provenance v1.0: slsa-framework/slsa releases/v1.0 spec/provenance.md.
+export const SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
+
+/** provenix's buildType for a Nix derivation; documented in docs/buildtypes/nix-derivation-v1.md. */
+export const NIX_DERIVATION_BUILD_TYPE = "https://provenix.dev/buildtypes/nix-derivation/v1";
+
+export interface BuildDefinition {
+  buildType: string;
+  externalParameters: NixExternalParameters;
+  internalParameters?: NixInternalParameters;
+  resolvedDependencies?: ResourceDescriptor[];
+}
+
+export interface RunDetails {
+  builder: { id: string; version?: Record<string, string>; builderDependencies?: ResourceDescriptor[] };
+  metadata?: { invocationId?: string; startedOn?: string; finishedOn?: string };
+  byproducts?: ResourceDescriptor[];
+}
+
+export interface SlsaProvenance {
+  buildDefinition: BuildDefinition;
+  runDetails: RunDetails;
+}
+
+export interface NixExternalParameters {
+  /** The store path of the derivation that was built. */
+  derivation: string;
+  /** The installable the user asked for, e.g. `./default.nix` or `github:o/r#pkg`. */
+  installable?: string;
+  /** The attribute path selected from the installable (`-A`), when given. */
+  attribute?: string;
+  /** The output names that were requested and attested. */
+  outputs: string[];
+}
+
+export interface NixInternalParameters {
+  nixVersion: string;
+  system: string;
+  /** Build-relevant settings from the Nix configuration in force. */
+  settings: Record<string, unknown>;
+}
+
+/** A fixed-output derivation's declared content: where it came from and its hash. */
+export interface FixedOutputFacts {
+  method: ContentAddressMethod;
+  hashAlgo: string;
+  hash: string;
+  urls: string[];
+}
+
+export type ResolvedInput =
+  | { kind: "source"; path: string; narHash: string }
+  | {
+      kind: "output";
+      path: string;
+      narHash: string;
+      drvPath: string;
+      output: string;
+      fixedOutput?: FixedOutputFacts;
+    };
+
+export interface BuiltOutput {
+  name: string;
+  path: string;
+  narHash: string;
+}
+
+/** Everything the provenance says, gathered beforehand by I/O code. */
+export interface BuildFacts {
+  drvPath: string;
+  derivation: Derivation;
+  /** NAR sha256 (hex) of the .drv file itself. */
+  derivationNarHash: string;
+  outputs: BuiltOutput[];
+  inputs: ResolvedInput[];
+  nixVersion: string;
+  settings: Record<string, unknown>;
+  builderId: string;
+  provenixVersion: string;
+  installable?: string;
+  attribute?: string;
+  startedOn?: Date;
+  finishedOn?: Date;
+  buildLog?: { uri: string; sha256: string; mediaType: string };
+}
+
+function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function dependency(input: ResolvedInput): ResourceDescriptor {
+  const rd: ResourceDescriptor = { name: input.path, digest: { sha256: input.narHash } };
+  if (input.kind === "source") return { ...rd, annotations: { "nix.kind": "source" } };
+  const annotations: Record<string, unknown> = {
+    "nix.kind": "output",
+    "nix.derivation": input.drvPath,
+    "nix.output": input.output,
+  };
+  const fixed = input.fixedOutput;
+  if (fixed) {
+    annotations["nix.fixedOutput"] = {
+      method: fixed.method,
+      hashAlgo: fixed.hashAlgo,
+      hash: fixed.hash,
+      urls: fixed.urls,
+    };
+    if (fixed.urls[0] !== undefined) return { ...rd, downloadLocation: fixed.urls[0], annotations };
+  }
+  return { ...rd, annotations };
+}
+
+/** A stable id for one build: the derivation and when its outputs were registered. */
+export function invocationId(facts: Pick<BuildFacts, "drvPath" | "outputs" | "finishedOn">): string {
+  const when = facts.finishedOn ? rfc3339(facts.finishedOn) : "unknown";
+  return `${facts.drvPath}@${when}`;
+}
+
+/** Build the in-toto statement carrying SLSA v1 provenance for one derivation's outputs. */
+export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
+  const byName = (a: { name?: string }, b: { name?: string }) =>
+    (a.name ?? "") < (b.name ?? "") ? -1 : (a.name ?? "") > (b.name ?? "") ? 1 : 0;
+  const subject: ResourceDescriptor[] = facts.outputs
+    .map((o) => ({ name: o.path, digest: { sha256: o.narHash }, annotations: { "nix.output": o.name } }))
+    .sort(byName);
+
+  const resolvedDependencies: ResourceDescriptor[] = [
+    {
+      name: facts.drvPath,
+      digest: { sha256: facts.derivationNarHash },
+      mediaType: "application/vnd.nixos.derivation",
+      annotations: { "nix.kind": "derivation" },
+    },
+    ...facts.inputs.map(dependency).sort(byName),
+  ];
+
+  const externalParameters: NixExternalParameters = {
+    derivation: facts.drvPath,
+    ...(facts.installable !== undefined ? { installable: facts.installable } : {}),
+    ...(facts.attribute !== undefined ? { attribute: facts.attribute } : {}),
+    outputs: facts.outputs.map((o) => o.name).sort(),
+  };
+
+  const metadata: RunDetails["metadata"] = { invocationId: invocationId(facts) };
+  if (facts.startedOn) metadata.startedOn = rfc3339(facts.startedOn);
+  if (facts.finishedOn) metadata.finishedOn = rfc3339(facts.finishedOn);
+
+  const runDetails: RunDetails = {
+    builder: { id: facts.builderId, version: { nix: facts.nixVersion, provenix: facts.provenixVersion } },
+    metadata,
+  };
+  if (facts.buildLog) {
+    runDetails.byproducts = [
+      {
+        name: "build-log",
+        uri: facts.buildLog.uri,
+        digest: { sha256: facts.buildLog.sha256 },
+        mediaType: facts.buildLog.mediaType,
+      },
+    ];
+  }
+
+  return {
+    _type: STATEMENT_TYPE,
+    subject,
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: NIX_DERIVATION_BUILD_TYPE,
+        externalParameters,
+        internalParameters: {
+          nixVersion: facts.nixVersion,
+          system: facts.derivation.system,
+          settings: facts.settings,
+        },
+        resolvedDependencies,
+      },
+      runDetails,
+    },
+  };
+}

@@ -1,0 +1,460 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { ParseArgsConfig } from "node:util";
+import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
+import { attestDerivation, type AttestResult } from "../app/attest.js";
+import { verifyBundle, verifyStorePath, type BundleVerification, type PathVerification } from "../app/verify.js";
+import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey, type KeyFormat } from "../sign/index.js";
+import { loadSigner, writeKeyPair } from "../system/key-files.js";
+import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
+import type { StoredAttestation } from "../store/index.js";
+import { VERSION } from "../version.js";
+import { configDir } from "./config.js";
+import type { Context } from "./context.js";
+import { CliError, EXIT } from "./errors.js";
+import type { Io } from "./main.js";
+
+export interface Invocation {
+  values: Record<string, unknown>;
+  positionals: string[];
+  json: boolean;
+  io: Io;
+}
+
+export interface Command {
+  summary: string;
+  usage: string;
+  help: string;
+  options: ParseArgsConfig["options"];
+  /** `--key` names the signing key (attest) rather than a trusted public key (verify). */
+  keyIsSigningKey?: boolean;
+  /** `--builder-id` sets the builder we attest as (attest) rather than expectations (verify). */
+  builderIdIsOwn?: boolean;
+  run(ctx: Context, inv: Invocation): Promise<number>;
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : [];
+}
+
+function needTargets(inv: Invocation, what: string): string[] {
+  if (inv.positionals.length === 0) throw new CliError("USAGE", `missing ${what} (see --help)`);
+  return inv.positionals;
+}
+
+function printJson(inv: Invocation, value: unknown): void {
+  inv.io.out(JSON.stringify(value, null, 2) + "\n");
+}
+
+// --- attest -------------------------------------------------------------------
+
+/** The derivations an argument stands for, built first with --build. */
+async function derivationsFor(
+  ctx: Context,
+  arg: string,
+  opts: { build: boolean; attribute?: string },
+): Promise<{ drvPath: string; outputs?: string[]; installable?: string }[]> {
+  const t = classifyTarget(arg, ctx.nix.storeDir);
+  switch (t.kind) {
+    case "output": {
+      // Every output of the derivation that built it which is still in the store.
+      const drvPath = await derivationOf(ctx.nix, t.path);
+      return [{ drvPath, outputs: [...(await ctx.nix.derivationOutputs(drvPath)).keys()] }];
+    }
+    case "derivation":
+      if (opts.build) await realise([t.drvPath]);
+      return [{ drvPath: t.drvPath }];
+    case "installable": {
+      const drvs = await instantiate(t.installable, opts.attribute);
+      if (opts.build) await realise(drvs);
+      return drvs.map((drvPath) => ({ drvPath, installable: t.installable }));
+    }
+    case "bundle":
+      throw new CliError("INPUT", `${arg} is a bundle file; attest takes a build output, a .drv or an installable`);
+  }
+}
+
+const attest: Command = {
+  summary: "sign SLSA provenance for the outputs of a Nix build",
+  usage: "Usage: provenix attest [options] <./result | store path | .drv | installable>...",
+  help: `For every output of the derivation that built each target, gathers the build's
+facts from Nix (derivation, inputs with their NAR hashes, fixed-output sources,
+Nix version and settings, build log), writes an in-toto statement with SLSA v1
+provenance, signs it (DSSE in a Sigstore bundle v0.3) and keeps it in the
+attestation store. Attesting the same build again with the same key stores
+nothing new.
+
+Targets:
+  ./result, /nix/store/...   a build output (the derivation that made it is attested)
+  /nix/store/...drv          a derivation: all its outputs (must be built, or --build)
+  ./file.nix, flake#attr     an installable, evaluated with nix-instantiate / nix eval
+
+Options:
+  --build             build the derivations first (nix-store --realise)
+  -A, --attr ATTR     attribute of a .nix installable
+  --output NAME       attest only this output (repeatable)
+  --key FILE          signing key: a Nix secret key (nix-store
+                      --generate-binary-cache-key) or a PEM PKCS#8 Ed25519 / ECDSA
+                      P-256 key; env PROVENIX_KEY; default ${join(configDir(), "signing.key")}
+  --builder-id URI    runDetails.builder.id; env PROVENIX_BUILDER_ID
+  --json              print the results as JSON`,
+  options: {
+    build: { type: "boolean" },
+    attr: { type: "string", short: "A" },
+    output: { type: "string", multiple: true },
+    key: { type: "string" },
+    "builder-id": { type: "string" },
+  },
+  keyIsSigningKey: true,
+  builderIdIsOwn: true,
+  async run(ctx, inv) {
+    const targets = needTargets(inv, "target to attest");
+    const signer = await loadSigner(ctx.config.key).catch((e: unknown) => {
+      if ((e as { code?: string }).code === "KEY_FILE_UNREADABLE" && inv.values.key === undefined && !process.env.PROVENIX_KEY) {
+        throw new CliError("USAGE", `no signing key at ${ctx.config.key}: run 'provenix keygen' or pass --key`);
+      }
+      throw e;
+    });
+    const attribute = typeof inv.values.attr === "string" ? inv.values.attr : undefined;
+    const only = strings(inv.values.output);
+    const results: AttestResult[] = [];
+    for (const arg of targets) {
+      const drvs = await derivationsFor(ctx, arg, { build: inv.values.build === true, ...(attribute ? { attribute } : {}) });
+      for (const d of drvs) {
+        const outputs = only.length > 0 ? only : d.outputs;
+        const r = await attestDerivation(
+          {
+            nix: ctx.nix,
+            host: ctx.host,
+            signer,
+            store: ctx.store,
+            builderId: ctx.config.builderId,
+            provenixVersion: VERSION,
+            derivations: ctx.derivations,
+          },
+          d.drvPath,
+          {
+            ...(d.installable !== undefined ? { installable: d.installable } : {}),
+            ...(attribute !== undefined && d.installable !== undefined ? { attribute } : {}),
+            ...(outputs ? { outputs } : {}),
+          },
+        );
+        results.push(r);
+        if (!inv.json) {
+          inv.io.out(`attested ${r.drvPath}\n`);
+          for (const s of r.subjects) inv.io.out(`  ${s.name}  sha256:${s.sha256}\n`);
+          inv.io.out(
+            r.inserted
+              ? `  signed by '${r.keyid}', stored as #${r.attestationId} in ${ctx.store.path}\n`
+              : `  already attested by '${r.keyid}' (#${r.attestationId}); nothing new stored\n`,
+          );
+        }
+      }
+    }
+    if (inv.json) {
+      printJson(
+        inv,
+        results.map((r) => ({
+          derivation: r.drvPath,
+          subjects: r.subjects,
+          attestation: { id: r.attestationId, inserted: r.inserted, keyid: r.keyid, store: ctx.store.path },
+          builderId: ctx.config.builderId,
+        })),
+      );
+    }
+    return EXIT.OK;
+  },
+};
+
+// --- verify -------------------------------------------------------------------
+
+function renderPath(v: PathVerification, io: Io): void {
+  io.out(`${v.ok ? "PASS" : "FAIL"} ${v.path}\n`);
+  if (v.sha256) {
+    io.out(
+      `  nar          sha256:${v.sha256} (${v.rehashed ? "recomputed from disk, equals Nix's record" : "Nix's record, not recomputed"})\n`,
+    );
+  }
+  const best = v.attestations[0];
+  if (best) {
+    io.out(`  attestation  #${best.id}${v.attestations.length > 1 ? ` (best of ${v.attestations.length})` : ""}\n`);
+    for (const c of best.checks) io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
+  }
+  if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
+}
+
+function renderBundle(v: BundleVerification, io: Io): void {
+  io.out(`${v.ok ? "PASS" : "FAIL"} ${v.file}\n`);
+  for (const c of v.attestation.checks) io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
+  for (const s of v.subjects) {
+    const state = s.ok === undefined ? "not in the local store, not checked" : s.ok ? "matches the NAR on disk" : `MISMATCH: actual sha256:${s.actual ?? "?"}`;
+    io.out(`  subject ${s.name} sha256:${s.attested ?? "none"}: ${state}\n`);
+  }
+  if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
+}
+
+const verify: Command = {
+  summary: "verify store paths or bundle files against signed provenance",
+  usage: "Usage: provenix verify [options] <./result | store path | bundle.json>...",
+  help: `For a store path: recomputes the NAR sha256 of the path on disk (and checks it
+against Nix's record), finds the provenance kept for it in the attestation
+store, and checks, in order: the bundle, payloadType, the signature over the
+exact signed bytes (against trusted keys), the statement, predicateType
+(${SLSA_PROVENANCE_V1}), the subject (name and digest), and the builder id.
+For a bundle file: checks its signature and statement, then every subject that
+is present in the local store.
+
+Trusted keys come from --key, --trusted-key, the config file's trustedKeys (by
+default the public key 'provenix keygen' wrote), and Nix's trusted-public-keys.
+
+Options:
+  --key FILE          a trusted public key file: Nix keys (name:base64, one per
+                      line) or one PEM key (repeatable)
+  --trusted-key KEY   a trusted Nix public key, name:base64 (repeatable)
+  --no-nix-keys       do not trust Nix's trusted-public-keys
+  --builder-id URI    require this runDetails.builder.id (repeatable)
+  --no-rehash         trust Nix's recorded NAR hash instead of rehashing
+  --json              print the full results as JSON`,
+  options: {
+    key: { type: "string", multiple: true },
+    "trusted-key": { type: "string", multiple: true },
+    "no-nix-keys": { type: "boolean" },
+    "builder-id": { type: "string", multiple: true },
+    "no-rehash": { type: "boolean" },
+  },
+  async run(ctx, inv) {
+    const targets = needTargets(inv, "target to verify");
+    const trustedKeys = await ctx.trustedKeys({
+      keyFiles: strings(inv.values.key),
+      keyTexts: strings(inv.values["trusted-key"]),
+      nixKeys: inv.values["no-nix-keys"] !== true,
+    });
+    const builderIds = strings(inv.values["builder-id"]);
+    const base = {
+      nix: ctx.nix,
+      trustedKeys,
+      rehash: inv.values["no-rehash"] !== true,
+      ...(builderIds.length > 0 ? { builderIds } : {}),
+    };
+    const results: (PathVerification | BundleVerification)[] = [];
+    for (const arg of targets) {
+      const t = classifyTarget(arg, ctx.nix.storeDir);
+      let r: PathVerification | BundleVerification;
+      switch (t.kind) {
+        case "output":
+        case "derivation":
+          r = await verifyStorePath({ ...base, store: ctx.store }, t.kind === "output" ? t.path : t.drvPath);
+          if (!inv.json) renderPath(r, inv.io);
+          break;
+        case "bundle": {
+          const bytes = readFileSync(t.file);
+          r = await verifyBundle(base, t.file, bytes);
+          if (!inv.json) renderBundle(r, inv.io);
+          break;
+        }
+        case "installable":
+          throw new CliError("INPUT", `verify takes a build output or a bundle file, not the installable '${arg}'`);
+      }
+      results.push(r);
+    }
+    if (inv.json) {
+      printJson(
+        inv,
+        results.map((r) => ({
+          ...r,
+          ...("attestations" in r
+            ? { attestations: r.attestations.map((a) => ({ id: a.id, ok: a.ok, reason: a.reason, checks: a.checks, signer: a.signer?.keyid })) }
+            : { attestation: { ok: r.attestation.ok, reason: r.attestation.reason, checks: r.attestation.checks, signer: r.attestation.signer?.keyid } }),
+        })),
+      );
+    }
+    return results.every((r) => r.ok) ? EXIT.OK : EXIT.VERIFY_FAILED;
+  },
+};
+
+// --- show / export ------------------------------------------------------------
+
+async function storedFor(ctx: Context, arg: string): Promise<{ path: string; attestations: StoredAttestation[] }> {
+  const t = classifyTarget(arg, ctx.nix.storeDir);
+  switch (t.kind) {
+    case "output":
+      return { path: t.path, attestations: ctx.store.find({ subjectName: t.path }) };
+    case "derivation":
+      return { path: t.drvPath, attestations: ctx.store.find({ derivation: t.drvPath }) };
+    case "bundle":
+    case "installable":
+      throw new CliError("INPUT", `'${arg}' is not a store path; show and export take ./result, a store path or a .drv`);
+  }
+}
+
+/** The statement inside a stored bundle, decoded for display: NOT verified. */
+function decodeStatement(a: StoredAttestation): unknown {
+  try {
+    return JSON.parse(parseBundle(a.bundle).envelope.payload.toString("utf8"));
+  } catch {
+    return null;
+  }
+}
+
+const show: Command = {
+  summary: "list the attestations stored for a path or derivation",
+  usage: "Usage: provenix show [options] <./result | store path | .drv>",
+  help: `Lists what the attestation store holds for the target: id, predicate type,
+builder, signing key id, time stored, subjects. The statements are decoded for
+reading, not verified: use 'provenix verify' for that.
+
+Options:
+  --statement   also print each statement (decoded, unverified)
+  --json        print everything as JSON, statements included`,
+  options: { statement: { type: "boolean" } },
+  async run(ctx, inv) {
+    const [arg] = needTargets(inv, "target to show");
+    const { path, attestations } = await storedFor(ctx, arg as string);
+    if (inv.json) {
+      printJson(inv, {
+        path,
+        attestations: attestations.map((a) => ({
+          id: a.id,
+          predicateType: a.predicateType,
+          builderId: a.builderId,
+          keyid: a.keyid,
+          derivation: a.derivation,
+          createdAt: a.createdAt.toISOString(),
+          bundleSha256: a.bundleSha256,
+          subjects: a.subjects,
+          statement: decodeStatement(a),
+          verified: false,
+        })),
+      });
+      return EXIT.OK;
+    }
+    if (attestations.length === 0) inv.io.out(`no attestations for ${path} in ${ctx.store.path}\n`);
+    for (const a of attestations) {
+      inv.io.out(`#${a.id} ${a.predicateType}\n`);
+      inv.io.out(`  builder   ${a.builderId ?? "-"}\n  key       ${a.keyid}\n  stored    ${a.createdAt.toISOString()}\n`);
+      if (a.derivation) inv.io.out(`  drv       ${a.derivation}\n`);
+      for (const s of a.subjects) inv.io.out(`  subject   ${s.name} sha256:${s.sha256 ?? "-"}\n`);
+      if (inv.values.statement) inv.io.out(JSON.stringify(decodeStatement(a), null, 2) + "\n");
+    }
+    return EXIT.OK;
+  },
+};
+
+const exportCommand: Command = {
+  summary: "write stored attestations as Sigstore bundles or in-toto JSON Lines",
+  usage: "Usage: provenix export [options] <./result | store path | .drv>",
+  help: `Writes the exact stored bytes, never re-serialised.
+
+Formats:
+  sigstore-bundle   the newest attestation's Sigstore bundle (.sigstore.json);
+                    with --all and -o DIR, every one as DIR/<id>.sigstore.json
+  intoto-jsonl      every attestation's DSSE envelope, one per line
+                    (in-toto bundle, .intoto.jsonl)
+
+Options:
+  --format FORMAT   sigstore-bundle (default) or intoto-jsonl
+  -o, --out PATH    write to PATH instead of stdout
+  --all             every attestation (sigstore-bundle needs -o DIR)
+  --predicate-type URI   only attestations of this predicate type`,
+  options: {
+    format: { type: "string" },
+    out: { type: "string", short: "o" },
+    all: { type: "boolean" },
+    "predicate-type": { type: "string" },
+  },
+  async run(ctx, inv) {
+    const [arg] = needTargets(inv, "target to export");
+    const format = (inv.values.format as string | undefined) ?? "sigstore-bundle";
+    if (format !== "sigstore-bundle" && format !== "intoto-jsonl") {
+      throw new CliError("USAGE", `unknown format '${format}': use sigstore-bundle or intoto-jsonl`);
+    }
+    const { path, attestations: all } = await storedFor(ctx, arg as string);
+    const pt = inv.values["predicate-type"];
+    const attestations = typeof pt === "string" ? all.filter((a) => a.predicateType === pt) : all;
+    if (attestations.length === 0) throw new CliError("INPUT", `no attestations for ${path} in ${ctx.store.path}`);
+    const out = typeof inv.values.out === "string" ? inv.values.out : undefined;
+    const written: string[] = [];
+    if (format === "intoto-jsonl") {
+      const lines = attestations.map((a) => {
+        const b = JSON.parse(a.bundle.toString("utf8")) as { dsseEnvelope: unknown };
+        return JSON.stringify(b.dsseEnvelope);
+      });
+      const text = lines.join("\n") + "\n";
+      if (out) {
+        writeFileSync(out, text);
+        written.push(out);
+      } else inv.io.out(text);
+    } else if (inv.values.all) {
+      if (!out) throw new CliError("USAGE", "--all with sigstore-bundle needs -o DIR");
+      mkdirSync(out, { recursive: true });
+      for (const a of attestations) {
+        const file = join(out, `${a.id}.sigstore.json`);
+        writeFileSync(file, a.bundle);
+        written.push(file);
+      }
+    } else {
+      const newest = attestations[attestations.length - 1] as StoredAttestation;
+      if (out) {
+        mkdirSync(dirname(out), { recursive: true });
+        writeFileSync(out, newest.bundle);
+        written.push(out);
+      } else inv.io.out(newest.bundle.toString("utf8") + "\n");
+    }
+    if (out) {
+      if (inv.json) printJson(inv, { format, written });
+      else inv.io.err(`wrote ${written.join(", ")}\n`);
+    }
+    return EXIT.OK;
+  },
+};
+
+// --- keygen -------------------------------------------------------------------
+
+const keygen: Command = {
+  summary: "make a signing key pair (Nix ed25519, or PEM Ed25519 / ECDSA P-256)",
+  usage: "Usage: provenix keygen [options]",
+  help: `Writes a secret key (mode 0600, never overwriting a file) and its public key
+beside it (<out> with .key replaced by .pub, or <out>.pub). The Nix format is the
+one 'nix-store --generate-binary-cache-key' writes, so the public key can go in
+Nix's trusted-public-keys and the secret can sign binary caches too.
+
+Options:
+  --format FORMAT   nix (default), pem-ed25519 or pem-p256
+  --name NAME       the Nix key name (default: provenix-<hostname>-1)
+  --out PATH        the secret key file (default ${join(configDir(), "signing.key")})
+  --json            print the paths and public key as JSON`,
+  options: {
+    format: { type: "string" },
+    name: { type: "string" },
+    out: { type: "string" },
+  },
+  async run(ctx, inv) {
+    const format = (inv.values.format as string | undefined) ?? "nix";
+    if (format !== "nix" && format !== "pem-ed25519" && format !== "pem-p256") {
+      throw new CliError("USAGE", `unknown key format '${format}': use nix, pem-ed25519 or pem-p256`);
+    }
+    const name = (inv.values.name as string | undefined) ?? `provenix-${(await import("node:os")).hostname()}-1`;
+    const secretPath = (inv.values.out as string | undefined) ?? ctx.config.key;
+    const publicPath = secretPath.endsWith(".key") ? secretPath.slice(0, -4) + ".pub" : secretPath + ".pub";
+    const pair = generateKeyPair(format as KeyFormat, name);
+    mkdirSync(dirname(secretPath), { recursive: true, mode: 0o700 });
+    await writeKeyPair(secretPath, publicPath, pair);
+    const keyid = parseSecretKey(pair.secret).publicKey;
+    const publicText = format === "nix" ? nixPublicKeyText(keyid) : pair.public.trim();
+    if (inv.json) printJson(inv, { secretKey: secretPath, publicKey: publicPath, keyid: keyid.keyid, public: publicText });
+    else {
+      inv.io.out(`secret key: ${secretPath} (mode 600; keep it private)\npublic key: ${publicPath}\nkey id:     ${keyid.keyid}\n`);
+      if (format === "nix") inv.io.out(`To trust it in Nix, add to trusted-public-keys: ${publicText}\n`);
+    }
+    return EXIT.OK;
+  },
+};
+
+export const COMMANDS: Record<string, Command> = {
+  attest,
+  verify,
+  show,
+  export: exportCommand,
+  keygen,
+};
+

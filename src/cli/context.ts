@@ -1,0 +1,74 @@
+import { existsSync } from "node:fs";
+import { DerivationCache } from "../attest/index.js";
+import type { NixStore } from "../nix/index.js";
+import { parsePublicKey, type PublicKey } from "../sign/index.js";
+import { LocalBuildHost } from "../system/build-host.js";
+import { loadPublicKeys, parsePublicKeyList } from "../system/key-files.js";
+import { NixCliStore } from "../system/nix-cli.js";
+import { DEFAULT_NIX_DB, NixDbStore } from "../system/nix-db.js";
+import { AttestationStore } from "../store/index.js";
+import type { Config } from "./config.js";
+
+/**
+ * The Nix store adapter: the read-only database when it can be opened (measured
+ * faster, see bench/), else the nix CLI. PROVENIX_NIX_STORE=cli|db forces one.
+ */
+export function openNixStore(): NixStore {
+  const choice = process.env.PROVENIX_NIX_STORE;
+  if (choice === "cli") return new NixCliStore();
+  const db = process.env.NIX_DB ?? DEFAULT_NIX_DB;
+  if (choice === "db" || existsSync(db)) {
+    try {
+      return new NixDbStore(db);
+    } catch (e) {
+      if (choice === "db") throw e;
+    }
+  }
+  return new NixCliStore();
+}
+
+/** Lazily opened resources shared by the commands of one run. */
+export class Context {
+  private nixStore?: NixStore;
+  private attestations?: AttestationStore;
+  readonly host = new LocalBuildHost();
+  private cache?: DerivationCache;
+
+  constructor(readonly config: Config) {}
+
+  get nix(): NixStore {
+    this.nixStore ??= openNixStore();
+    return this.nixStore;
+  }
+
+  get derivations(): DerivationCache {
+    this.cache ??= new DerivationCache(this.nix);
+    return this.cache;
+  }
+
+  get store(): AttestationStore {
+    this.attestations ??= AttestationStore.open(this.config.store);
+    return this.attestations;
+  }
+
+  /** Keys from flags, the config file, and (unless disabled) Nix's trusted-public-keys. */
+  async trustedKeys(flags: { keyFiles: string[]; keyTexts: string[]; nixKeys: boolean }): Promise<PublicKey[]> {
+    const keys: PublicKey[] = [];
+    for (const f of flags.keyFiles) keys.push(...(await loadPublicKeys(f)));
+    for (const t of flags.keyTexts) keys.push(parsePublicKey(t));
+    for (const entry of this.config.trustedKeys) {
+      keys.push(...(/^[^/:\s]+:[A-Za-z0-9+/=]+$/.test(entry) ? [parsePublicKey(entry)] : await loadPublicKeys(entry)));
+    }
+    if (flags.nixKeys && this.config.useNixTrustedKeys) {
+      const nixKeys = (await this.host.nixSettings()).all["trusted-public-keys"];
+      const text = Array.isArray(nixKeys) ? nixKeys.join(" ") : typeof nixKeys === "string" ? nixKeys : "";
+      keys.push(...parsePublicKeyList(text));
+    }
+    return keys;
+  }
+
+  close(): void {
+    this.attestations?.close();
+    if (this.nixStore instanceof NixDbStore) this.nixStore.close();
+  }
+}

@@ -1,0 +1,72 @@
+import { NixError } from "../nix/index.js";
+import { SignError } from "../sign/index.js";
+import { StoreError } from "../store/index.js";
+
+export type CliErrorCode = "USAGE" | "CONFIG" | "INPUT";
+
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CliError";
+    this.code = code;
+  }
+}
+
+/** Exit codes; documented in `provenix --help` and the README. */
+export const EXIT = {
+  OK: 0,
+  VERIFY_FAILED: 1,
+  USAGE: 2,
+  INPUT: 3,
+  KEY: 4,
+  STORE: 5,
+  NIX: 6,
+  INTERNAL: 70,
+} as const;
+
+export const EXIT_CODE_HELP = `Exit codes:
+  0   success (for verify: every target verified)
+  1   verification failed: the evidence does not hold (reasons printed)
+  2   usage error: unknown command or option, missing argument, bad config
+  3   bad input: path outside the store, not built, malformed .drv or bundle
+  4   key problem: unreadable, malformed or insecure (group/other-readable) key
+  5   attestation store problem: corrupt, foreign, locked, unwritable, disk full
+  6   Nix problem: Nix not installed, or a nix command failed
+  70  internal error: a bug in provenix; please report it`;
+
+/** Map any error to an exit code and one line. Unknown errors are bugs. */
+export function describeError(e: unknown): { exit: number; message: string } {
+  if (e instanceof CliError) {
+    return { exit: e.code === "INPUT" ? EXIT.INPUT : EXIT.USAGE, message: e.message };
+  }
+  if (e instanceof NixError) {
+    switch (e.code) {
+      case "NIX_COMMAND_FAILED":
+      case "NIX_NOT_INSTALLED":
+      case "NIX_DB_UNREADABLE":
+        return { exit: EXIT.NIX, message: e.message };
+      case "INVALID_STORE_PATH":
+      case "NOT_IN_STORE":
+      case "INVALID_BASE32":
+      case "INVALID_HASH":
+      case "MALFORMED_DERIVATION":
+      case "UNSUPPORTED_DERIVATION":
+      case "NOT_BUILT":
+      case "NOT_VALID":
+      case "NAR_UNSUPPORTED_FILE":
+        return { exit: EXIT.INPUT, message: e.message };
+    }
+  }
+  if (e instanceof SignError) {
+    return { exit: e.code === "MALFORMED_BUNDLE" ? EXIT.INPUT : EXIT.KEY, message: e.message };
+  }
+  if (e instanceof StoreError) return { exit: EXIT.STORE, message: e.message };
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ENOSPC") return { exit: EXIT.STORE, message: "no space left on device" };
+  const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return {
+    exit: EXIT.INTERNAL,
+    message: `internal error (this is a bug in provenix; please report it with the command you ran): ${detail}`,
+  };
+}

@@ -1,0 +1,7 @@
+export * from "./base32.js";
+export * from "./derivation.js";
+export * from "./error.js";
+export * from "./hash.js";
+export * from "./nar.js";
+export * from "./store-path.js";
+export type * from "./store.js";

@@ -1,0 +1,4 @@
+export * from "./bundle.js";
+export * from "./dsse.js";
+export * from "./error.js";
+export * from "./keys.js";

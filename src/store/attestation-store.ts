@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { StoreError } from "./error.js";
+
+// "PVNX" as a big-endian 32-bit integer: marks a SQLite file as ours (PRAGMA application_id).
+const APPLICATION_ID = 0x50564e58;
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE attestations (
+  id             INTEGER PRIMARY KEY,
+  bundle_sha256  TEXT NOT NULL UNIQUE,   -- sha256 of the exact bundle bytes
+  payload_sha256 TEXT NOT NULL,          -- sha256 of the signed statement bytes
+  keyid          TEXT NOT NULL,
+  bundle         BLOB NOT NULL,          -- the exact bytes, never re-serialised
+  predicate_type TEXT NOT NULL,
+  builder_id     TEXT,
+  derivation     TEXT,
+  created_at     INTEGER NOT NULL,       -- ms since the epoch
+  UNIQUE (payload_sha256, keyid)
+);
+CREATE TABLE subjects (
+  attestation_id INTEGER NOT NULL REFERENCES attestations(id) ON DELETE CASCADE,
+  name           TEXT NOT NULL,
+  sha256         TEXT,
+  PRIMARY KEY (attestation_id, name)
+);
+CREATE INDEX subjects_name ON subjects(name);
+CREATE INDEX subjects_sha256 ON subjects(sha256);
+CREATE INDEX attestations_derivation ON attestations(derivation);
+CREATE INDEX attestations_predicate_type ON attestations(predicate_type);
+CREATE INDEX attestations_builder_id ON attestations(builder_id);
+CREATE INDEX attestations_created_at ON attestations(created_at);
+`;
+
+export interface NewAttestation {
+  readonly bundle: Buffer;
+  /** The signed statement bytes (the DSSE payload). */
+  readonly payload: Buffer;
+  readonly keyid: string;
+  readonly predicateType: string;
+  readonly builderId?: string;
+  readonly derivation?: string;
+  readonly subjects: readonly { readonly name: string; readonly sha256?: string }[];
+}
+
+export interface StoredAttestation {
+  readonly id: number;
+  readonly bundleSha256: string;
+  readonly bundle: Buffer;
+  readonly keyid: string;
+  readonly predicateType: string;
+  readonly builderId: string | null;
+  readonly derivation: string | null;
+  readonly createdAt: Date;
+  readonly subjects: readonly { readonly name: string; readonly sha256: string | null }[];
+}
+
+export interface AttestationQuery {
+  subjectName?: string;
+  subjectSha256?: string;
+  derivation?: string;
+  predicateType?: string;
+  builderId?: string;
+  since?: Date;
+}
+
+interface Row {
+  id: number;
+  bundle_sha256: string;
+  bundle: Buffer;
+  keyid: string;
+  predicate_type: string;
+  builder_id: string | null;
+  derivation: string | null;
+  created_at: number;
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+function storeError(e: unknown, path: string): StoreError {
+  if (e instanceof StoreError) return e;
+  const code = (e as { code?: string }).code ?? "";
+  const msg = (e as Error).message;
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
+    return new StoreError("CORRUPT", `attestation store ${path} is corrupt or not a SQLite database`, { cause: e });
+  }
+  if (code === "SQLITE_FULL") return new StoreError("FULL", `attestation store ${path}: disk is full`, { cause: e });
+  if (code.startsWith("SQLITE_BUSY")) {
+    return new StoreError("BUSY", `attestation store ${path} is locked by another process`, { cause: e });
+  }
+  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "EACCES") {
+    return new StoreError("UNWRITABLE", `cannot open attestation store ${path}: ${msg}`, { cause: e });
+  }
+  return new StoreError("CORRUPT", `attestation store ${path}: ${msg}`, { cause: e });
+}
+
+/** The embedded attestation store: one SQLite file, safe for several processes at once. */
+export class AttestationStore {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {}
+
+  static open(path: string): AttestationStore {
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const db = new Database(path, { timeout: 15_000 });
+      try {
+        const store = new AttestationStore(db, path);
+        store.init();
+        return store;
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+    } catch (e) {
+      throw storeError(e, path);
+    }
+  }
+
+  private init(): void {
+    const appId = this.db.pragma("application_id", { simple: true }) as number;
+    if (appId === 0) {
+      const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
+      if (tables.n > 0) {
+        throw new StoreError("FOREIGN", `${this.path} is a SQLite database, but not a provenix attestation store`);
+      }
+    } else if (appId !== APPLICATION_ID) {
+      throw new StoreError("FOREIGN", `${this.path} is a SQLite database of another application`);
+    }
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    // Create the schema once, under a write lock, so racing first runs agree.
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma("user_version", { simple: true }) as number;
+        if (version > SCHEMA_VERSION) {
+          throw new StoreError(
+            "NEWER_SCHEMA",
+            `${this.path} was written by a newer provenix (schema ${version}); upgrade provenix`,
+          );
+        }
+        if (version === 0) {
+          this.db.exec(SCHEMA);
+          this.db.pragma(`application_id = ${APPLICATION_ID}`);
+          this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }
+      })
+      .immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Store an attestation; the same statement signed by the same key is kept once. */
+  put(a: NewAttestation): { id: number; inserted: boolean } {
+    try {
+      return this.db
+        .transaction(() => {
+          const payloadSha = sha256(a.payload);
+          const existing = this.db
+            .prepare("SELECT id FROM attestations WHERE payload_sha256 = ? AND keyid = ?")
+            .get(payloadSha, a.keyid) as { id: number } | undefined;
+          if (existing) return { id: existing.id, inserted: false };
+          const info = this.db
+            .prepare(
+              `INSERT INTO attestations (bundle_sha256, payload_sha256, keyid, bundle, predicate_type, builder_id, derivation, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              sha256(a.bundle),
+              payloadSha,
+              a.keyid,
+              a.bundle,
+              a.predicateType,
+              a.builderId ?? null,
+              a.derivation ?? null,
+              Date.now(),
+            );
+          const id = Number(info.lastInsertRowid);
+          const sub = this.db.prepare("INSERT OR IGNORE INTO subjects (attestation_id, name, sha256) VALUES (?, ?, ?)");
+          for (const s of a.subjects) sub.run(id, s.name, s.sha256 ?? null);
+          return { id, inserted: true };
+        })
+        .immediate();
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
+  find(q: AttestationQuery): StoredAttestation[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.subjectName !== undefined) {
+      where.push("id IN (SELECT attestation_id FROM subjects WHERE name = ?)");
+      args.push(q.subjectName);
+    }
+    if (q.subjectSha256 !== undefined) {
+      where.push("id IN (SELECT attestation_id FROM subjects WHERE sha256 = ?)");
+      args.push(q.subjectSha256);
+    }
+    if (q.derivation !== undefined) {
+      where.push("derivation = ?");
+      args.push(q.derivation);
+    }
+    if (q.predicateType !== undefined) {
+      where.push("predicate_type = ?");
+      args.push(q.predicateType);
+    }
+    if (q.builderId !== undefined) {
+      where.push("builder_id = ?");
+      args.push(q.builderId);
+    }
+    if (q.since !== undefined) {
+      where.push("created_at >= ?");
+      args.push(q.since.getTime());
+    }
+    try {
+      const rows = this.db
+        .prepare(`SELECT * FROM attestations ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id`)
+        .all(...args) as Row[];
+      const subjects = this.db.prepare("SELECT name, sha256 FROM subjects WHERE attestation_id = ? ORDER BY name");
+      return rows.map((r) => ({
+        id: r.id,
+        bundleSha256: r.bundle_sha256,
+        bundle: r.bundle,
+        keyid: r.keyid,
+        predicateType: r.predicate_type,
+        builderId: r.builder_id,
+        derivation: r.derivation,
+        createdAt: new Date(r.created_at),
+        subjects: subjects.all(r.id) as { name: string; sha256: string | null }[],
+      }));
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
+  count(): number {
+    try {
+      return (this.db.prepare("SELECT count(*) AS n FROM attestations").get() as { n: number }).n;
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export * from "./attestation-store.js";
+export * from "./error.js";

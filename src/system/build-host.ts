@@ -1,0 +1,95 @@
+import { createHash } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { BuildHost, BuildLog } from "../attest/index.js";
+import { runNix, runNixCommand } from "./exec.js";
+
+/** Settings that change what a build can see or who it trusts (documented in the buildType). */
+export const BUILD_RELEVANT_SETTINGS = [
+  "allow-new-privileges",
+  "allowed-impure-host-deps",
+  "build-users-group",
+  "experimental-features",
+  "filter-syscalls",
+  "impersonate-linux-26",
+  "require-sigs",
+  "restrict-eval",
+  "sandbox",
+  "sandbox-fallback",
+  "sandbox-paths",
+  "substituters",
+  "system",
+  "system-features",
+  "trusted-public-keys",
+] as const;
+
+export interface NixSettings {
+  readonly version: string;
+  /** Every setting `nix show-config --json` reports, name -> value. */
+  readonly all: Record<string, unknown>;
+}
+
+/** Nix's version and effective configuration (honours NIX_CONF_DIR, NIX_CONFIG). */
+export async function readNixSettings(): Promise<NixSettings> {
+  const [version, config, text] = await Promise.all([
+    runNix("nix", ["--version"]),
+    runNixCommand(["show-config", "--json"]),
+    runNixCommand(["show-config"]),
+  ]);
+  const all: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(JSON.parse(config.stdout) as Record<string, { value: unknown }>)) {
+    all[k] = v.value;
+  }
+  // Nix 2.8's JSON prints experimental-features as enum numbers; the text form has names.
+  const features = /^experimental-features = (.*)$/m.exec(text.stdout);
+  if (features) all["experimental-features"] = (features[1] ?? "").split(" ").filter((f) => f !== "");
+  const m = /(\d+\.\d+(?:\.\d+)?\S*)\s*$/.exec(version.stdout.trim());
+  return { version: m?.[1] ?? version.stdout.trim(), all };
+}
+
+export function buildRelevant(all: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of BUILD_RELEVANT_SETTINGS) if (k in all) out[k] = all[k];
+  return out;
+}
+
+/** The local machine as a BuildHost: `nix show-config` once per process, logs under NIX_LOG_DIR. */
+export class LocalBuildHost implements BuildHost {
+  private settings?: Promise<NixSettings>;
+  constructor(readonly logDir: string = process.env.NIX_LOG_DIR ?? "/nix/var/log/nix") {}
+
+  nixSettings(): Promise<NixSettings> {
+    this.settings ??= readNixSettings();
+    return this.settings;
+  }
+
+  async nixInfo(): Promise<{ version: string; settings: Record<string, unknown> }> {
+    const s = await this.nixSettings();
+    return { version: s.version, settings: buildRelevant(s.all) };
+  }
+
+  /** libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2]. */
+  async buildLog(drvPath: string): Promise<BuildLog | undefined> {
+    const base = basename(drvPath);
+    for (const [suffix, mediaType] of [
+      [".bz2", "application/x-bzip2"],
+      ["", "text/plain"],
+    ] as const) {
+      const file = join(this.logDir, "drvs", base.slice(0, 2), base.slice(2) + suffix);
+      try {
+        const [bytes, st] = await Promise.all([readFile(file), stat(file)]);
+        return {
+          uri: "file://" + file,
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+          mediaType,
+          // Nix creates the log when the build starts and closes it when it ends.
+          ...(st.birthtimeMs > 0 ? { startedOn: new Date(Math.floor(st.birthtimeMs / 1000) * 1000) } : {}),
+          finishedOn: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
+        };
+      } catch {
+        continue;
+      }
+    }
+    return undefined;
+  }
+}

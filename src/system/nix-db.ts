@@ -1,0 +1,105 @@
+import Database from "better-sqlite3";
+import { DEFAULT_STORE_DIR, NixError, parseNixHash, type Derivation, type NixStore, type PathInfo } from "../nix/index.js";
+import { readDerivationFile } from "./nix-cli.js";
+
+export const DEFAULT_NIX_DB = "/nix/var/nix/db/db.sqlite";
+
+interface ValidPathRow {
+  id: number;
+  path: string;
+  hash: string;
+  registrationTime: number;
+  deriver: string | null;
+  narSize: number | null;
+  ultimate: number | null;
+  sigs: string | null;
+  ca: string | null;
+}
+
+/**
+ * A read-only NixStore over Nix's own SQLite database (schema of libstore/schema.sql).
+ * It never writes: Nix owns this file.
+ */
+export class NixDbStore implements NixStore {
+  private readonly db: Database.Database;
+  private readonly byPath: Database.Statement<[string], ValidPathRow>;
+  private readonly refs: Database.Statement<[number], { path: string }>;
+  private readonly outputs: Database.Statement<[string], { id: string; path: string }>;
+
+  constructor(
+    dbPath: string = DEFAULT_NIX_DB,
+    readonly storeDir: string = DEFAULT_STORE_DIR,
+  ) {
+    try {
+      this.db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 10_000 });
+      this.byPath = this.db.prepare("SELECT * FROM ValidPaths WHERE path = ?");
+      this.refs = this.db.prepare(
+        "SELECT v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?",
+      );
+      this.outputs = this.db.prepare(
+        "SELECT o.id AS id, o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON d.id = o.drv WHERE d.path = ?",
+      );
+    } catch (cause) {
+      throw new NixError("NIX_DB_UNREADABLE", `cannot read the Nix database ${dbPath}: ${String((cause as Error).message)}`, {
+        cause,
+      });
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private info(row: ValidPathRow): PathInfo {
+    return {
+      path: row.path,
+      narHash: parseNixHash(row.hash, "sha256").hex,
+      narSize: row.narSize ?? 0,
+      references: this.refs
+        .all(row.id)
+        .map((r) => r.path)
+        .sort(),
+      ...(row.deriver ? { deriver: row.deriver } : {}),
+      registrationTime: row.registrationTime,
+      ultimate: row.ultimate === 1,
+      signatures: row.sigs ? row.sigs.split(" ").filter((s) => s !== "") : [],
+      ...(row.ca ? { ca: row.ca } : {}),
+    };
+  }
+
+  pathInfos(paths: readonly string[]): Promise<Map<string, PathInfo>> {
+    const out = new Map<string, PathInfo>();
+    this.db.transaction(() => {
+      for (const p of paths) {
+        const row = this.byPath.get(p);
+        if (row) out.set(p, this.info(row));
+      }
+    })();
+    return Promise.resolve(out);
+  }
+
+  closure(paths: readonly string[]): Promise<string[]> {
+    if (paths.length === 0) return Promise.resolve([]);
+    const rows = this.db
+      .prepare(
+        `WITH RECURSIVE c(id) AS (
+           SELECT id FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))
+           UNION SELECT r.reference FROM Refs r JOIN c ON r.referrer = c.id)
+         SELECT v.path AS path FROM ValidPaths v JOIN c ON v.id = c.id ORDER BY v.path`,
+      )
+      .all(JSON.stringify(paths)) as { path: string }[];
+    return Promise.resolve(rows.map((r) => r.path));
+  }
+
+  derivationOutputs(drvPath: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const { id, path } of this.outputs.all(drvPath)) {
+      if (this.byPath.get(path)) out.set(id, path);
+    }
+    return Promise.resolve(out);
+  }
+
+  readDerivation(drvPath: string): Promise<Derivation> {
+    return readDerivationFile(drvPath);
+  }
+}

@@ -1,0 +1,76 @@
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { isDerivationPath, NixError, parseStorePath, toStorePath, type NixStore } from "../nix/index.js";
+import { runNix } from "./exec.js";
+
+/** What a command-line argument names. */
+export type Target =
+  | { kind: "output"; path: string }
+  | { kind: "derivation"; drvPath: string }
+  | { kind: "bundle"; file: string }
+  | { kind: "installable"; installable: string };
+
+/**
+ * Classify an argument: a store path or a symlink into the store (./result), a
+ * `.drv`, a bundle file (`*.json`), or else a Nix installable (a file or flake ref).
+ */
+export function classifyTarget(arg: string, storeDir: string): Target {
+  const onDisk = existsSync(arg);
+  if (onDisk && !arg.startsWith(storeDir + "/")) {
+    const real = realpathSync(arg);
+    if (real.startsWith(storeDir + "/")) return fromStorePath(toStorePath(real, storeDir).path);
+    if (/\.json$/.test(arg) && statSync(real).isFile()) return { kind: "bundle", file: real };
+    if (/\.nix$/.test(arg) || statSync(real).isDirectory()) return { kind: "installable", installable: resolve(arg) };
+    throw new NixError("NOT_IN_STORE", `'${arg}' resolves to ${real}, which is outside the Nix store ${storeDir}`);
+  }
+  if (arg.startsWith("/")) {
+    if (!arg.startsWith(storeDir + "/")) {
+      throw new NixError("NOT_IN_STORE", `'${arg}' is not in the Nix store ${storeDir}`);
+    }
+    const p = onDisk ? toStorePath(realpathSync(arg), storeDir).path : parseStorePath(arg, storeDir).path;
+    if (!onDisk) throw new NixError("NOT_VALID", `${p} does not exist (not built, or garbage-collected)`);
+    return fromStorePath(p);
+  }
+  if (/[#:]/.test(arg)) return { kind: "installable", installable: arg };
+  throw new NixError("NOT_VALID", `'${arg}' does not exist and is not a flake reference`);
+}
+
+function fromStorePath(path: string): Target {
+  return isDerivationPath(path) ? { kind: "derivation", drvPath: path } : { kind: "output", path };
+}
+
+/** The derivation that produced an output, as Nix recorded it. */
+export async function derivationOf(store: NixStore, outputPath: string): Promise<string> {
+  const info = (await store.pathInfos([outputPath])).get(outputPath);
+  if (!info) throw new NixError("NOT_VALID", `${outputPath} is not a valid store path`);
+  if (!info.deriver) {
+    throw new NixError("NOT_BUILT", `${outputPath} has no deriver recorded (added to the store, not built)`);
+  }
+  if (!existsSync(info.deriver)) {
+    throw new NixError("NOT_VALID", `the derivation of ${outputPath}, ${info.deriver}, is gone (garbage-collected?)`);
+  }
+  return info.deriver;
+}
+
+/** Evaluate an installable to derivation paths (`nix-instantiate`, or `nix eval` for flakes). */
+export async function instantiate(installable: string, attribute?: string): Promise<string[]> {
+  if (existsSync(installable)) {
+    const args = [installable, ...(attribute !== undefined ? ["-A", attribute] : [])];
+    const { stdout } = await runNix("nix-instantiate", args);
+    return stdout.split("\n").filter((l) => l !== "").map((l) => l.replace(/!.*$/, ""));
+  }
+  const ref = attribute !== undefined ? `${installable}.${attribute}` : installable;
+  const { stdout } = await runNix("nix", [
+    "--extra-experimental-features",
+    "nix-command flakes",
+    "eval",
+    "--raw",
+    `${ref}.drvPath`,
+  ]);
+  return [stdout.trim()];
+}
+
+/** Build derivations (all outputs). */
+export async function realise(drvPaths: readonly string[]): Promise<void> {
+  await runNix("nix-store", ["--realise", ...drvPaths]);
+}

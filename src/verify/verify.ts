@@ -1,0 +1,187 @@
+import { IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE, type Statement } from "../attest/index.js";
+import { parseBundle, preAuthEncoding, SignError, verifySignature, type PublicKey } from "../sign/index.js";
+
+// Verifying an attestation, in the order the specs ask for: DSSE protocol.md
+// ("verify before parsing"), then SLSA verifying-artifacts.md step 1 (subject,
+// predicateType) and step 2 (builder identity).
+
+export type CheckName =
+  | "bundle"
+  | "payloadType"
+  | "signature"
+  | "statement"
+  | "predicateType"
+  | "subject"
+  | "builder";
+
+export interface Check {
+  readonly name: CheckName;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface Expectations {
+  /** Keys whose signatures are trusted. */
+  readonly trustedKeys: readonly PublicKey[];
+  readonly predicateType?: string;
+  /** Accepted `runDetails.builder.id` values; unset or empty accepts any. */
+  readonly builderIds?: readonly string[];
+  /** The artifact this attestation must be about: a subject with this name and sha256. */
+  readonly subject?: { readonly name: string; readonly sha256: string };
+}
+
+export interface AttestationVerification {
+  readonly ok: boolean;
+  readonly checks: readonly Check[];
+  /** The first failed check's detail, when not ok. */
+  readonly reason?: string;
+  /** The trusted key that verified the signature. */
+  readonly signer?: PublicKey;
+  /** Present only once the signature has verified. */
+  readonly statement?: Statement;
+}
+
+class Checks {
+  readonly list: Check[] = [];
+  pass(name: CheckName, detail: string): void {
+    this.list.push({ name, ok: true, detail });
+  }
+  fail(name: CheckName, detail: string, extra: Partial<AttestationVerification> = {}): AttestationVerification {
+    this.list.push({ name, ok: false, detail });
+    return { ok: false, checks: this.list, reason: detail, ...extra };
+  }
+}
+
+/** Parse JSON, refusing duplicate object keys (parsers disagree on which one wins). */
+export function parseJsonStrict(text: string): unknown {
+  const value: unknown = JSON.parse(text);
+  // The text is valid JSON now, so a scan that skips strings sees only structure.
+  const objects: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "{") objects.push(new Set());
+    else if (ch === "[") objects.push(null);
+    else if (ch === "}" || ch === "]") objects.pop();
+    else if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      let k = j + 1;
+      while (/\s/.test(text[k] ?? "")) k++;
+      const keys = objects.at(-1);
+      if (text[k] === ":" && keys) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) throw new SyntaxError(`duplicate key "${key}"`);
+        keys.add(key);
+      }
+      i = j;
+    }
+  }
+  return value;
+}
+
+function isStatement(v: unknown): v is Statement {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+  const s = v as Record<string, unknown>;
+  return (
+    typeof s._type === "string" &&
+    Array.isArray(s.subject) &&
+    s.subject.every((d) => d !== null && typeof d === "object") &&
+    typeof s.predicateType === "string"
+  );
+}
+
+function builderId(statement: Statement): string | undefined {
+  const p = statement.predicate as { runDetails?: { builder?: { id?: unknown } } } | undefined;
+  const id = p?.runDetails?.builder?.id;
+  return typeof id === "string" ? id : undefined;
+}
+
+/** Verify a Sigstore bundle's signature, then its statement, against expectations. Pure. */
+export function verifyAttestation(bundleBytes: Uint8Array, expect: Expectations): AttestationVerification {
+  const c = new Checks();
+  let parsed;
+  try {
+    parsed = parseBundle(bundleBytes);
+  } catch (e) {
+    if (e instanceof SignError) return c.fail("bundle", e.message);
+    throw e;
+  }
+  const { envelope, keyHint } = parsed;
+  const [sig, ...more] = envelope.signatures;
+  if (sig === undefined || more.length > 0) {
+    return c.fail("bundle", `bundle must carry exactly one signature, has ${envelope.signatures.length}`);
+  }
+  if (keyHint !== undefined && sig.keyid !== "" && keyHint !== sig.keyid) {
+    return c.fail("bundle", `bundle key hint '${keyHint}' differs from the DSSE keyid '${sig.keyid}'`);
+  }
+  c.pass("bundle", `Sigstore bundle ${parsed.mediaType} with one DSSE signature`);
+
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+    return c.fail("payloadType", `payloadType is '${envelope.payloadType}', expected '${IN_TOTO_PAYLOAD_TYPE}'`);
+  }
+  c.pass("payloadType", IN_TOTO_PAYLOAD_TYPE);
+
+  // The keyid is unauthenticated (DSSE): it only orders the keys we try.
+  const hint = sig.keyid || keyHint || "";
+  const keys = [...expect.trustedKeys].sort((a, b) => Number(b.keyid === hint) - Number(a.keyid === hint));
+  if (keys.length === 0) return c.fail("signature", "no trusted keys were given");
+  const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
+  const signer = keys.find((k) => verifySignature(k, pae, sig.sig));
+  if (!signer) {
+    const named = hint ? ` (signed as '${hint}')` : "";
+    return c.fail("signature", `signature does not verify with any of ${keys.length} trusted key(s)${named}`);
+  }
+  c.pass("signature", `signed by trusted key '${signer.keyid}' (${signer.algorithm})`);
+
+  let statement: unknown;
+  try {
+    statement = parseJsonStrict(envelope.payload.toString("utf8"));
+  } catch (e) {
+    return c.fail("statement", `payload is not valid JSON: ${(e as Error).message}`, { signer });
+  }
+  if (!isStatement(statement)) {
+    return c.fail("statement", "payload is not an in-toto statement (needs _type, subject, predicateType)", {
+      signer,
+    });
+  }
+  if (statement._type !== STATEMENT_TYPE) {
+    return c.fail("statement", `statement _type is '${String(statement._type)}', expected '${STATEMENT_TYPE}'`, {
+      signer,
+    });
+  }
+  c.pass("statement", STATEMENT_TYPE);
+  const found = { signer, statement };
+
+  if (expect.predicateType !== undefined && statement.predicateType !== expect.predicateType) {
+    return c.fail(
+      "predicateType",
+      `predicateType is '${statement.predicateType}', expected '${expect.predicateType}'`,
+      found,
+    );
+  }
+  c.pass("predicateType", statement.predicateType);
+
+  if (expect.subject) {
+    const { name, sha256 } = expect.subject;
+    const named = statement.subject.filter((s) => s.name === name);
+    if (named.length === 0) {
+      return c.fail("subject", `attestation has no subject named ${name}`, found);
+    }
+    if (!named.some((s) => s.digest?.sha256 === sha256)) {
+      const attested = named.map((s) => s.digest?.sha256 ?? "none").join(", ");
+      return c.fail("subject", `subject digest mismatch for ${name}: attested sha256 ${attested}, actual ${sha256}`, found);
+    }
+    c.pass("subject", `${name} sha256:${sha256}`);
+  }
+
+  const id = builderId(statement);
+  if (expect.builderIds && expect.builderIds.length > 0) {
+    if (id === undefined || !expect.builderIds.includes(id)) {
+      return c.fail("builder", `builder.id '${id ?? "none"}' is not one of the expected builders`, found);
+    }
+    c.pass("builder", id);
+  } else if (id !== undefined) {
+    c.pass("builder", `${id} (any builder accepted)`);
+  }
+  return { ok: true, checks: c.list, ...found };
+}
