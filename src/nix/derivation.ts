@@ -174,6 +174,7 @@ function toOutput(
   hashAlgo: string,
   hash: string,
 ): DerivationOutput {
+  if (path !== "" && !path.startsWith("/")) r.fail(`an absolute path for output '${name}', got '${path}'`);
   if (hashAlgo === "") {
     if (hash !== "") r.fail(`no hash for output '${name}' without a hash algorithm`);
     return path === "" ? { kind: "deferred" } : { kind: "inputAddressed", path };

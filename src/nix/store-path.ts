@@ -11,7 +11,8 @@ export interface StorePath {
 }
 
 // libstore/path.cc: the hash part is 32 nix-base32 characters; names are at most
-// 211 characters of [A-Za-z0-9+-._?=] and do not start with a dot.
+// 211 characters of [A-Za-z0-9+-._?=]. Nix 2.8 accepts names that start with a dot;
+// we also refuse "." and "..", which newer Nix refuses, as they are path traversal.
 const HASH_PART = /^[0123456789abcdfghijklmnpqrsvwxyz]{32}$/;
 const NAME = /^[A-Za-z0-9+\-._?=]+$/;
 const MAX_NAME = 211;
@@ -33,7 +34,7 @@ export function parseStorePath(path: string, storeDir = DEFAULT_STORE_DIR): Stor
     throw new NixError("INVALID_STORE_PATH", `'${path}' has no valid 32-character hash part`);
   }
   const name = base.slice(33);
-  if (name.length === 0 || name.length > MAX_NAME || !NAME.test(name) || name.startsWith(".")) {
+  if (name.length === 0 || name.length > MAX_NAME || !NAME.test(name) || name === "." || name === "..") {
     throw new NixError("INVALID_STORE_PATH", `'${path}' has an invalid name '${name}'`);
   }
   return { storeDir, hashPart, name, path };

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import {
   DEFAULT_STORE_DIR,
+  isDerivationPath,
   NixError,
   outputPath,
   parseDerivation,
@@ -74,10 +75,18 @@ export class NixCliStore implements NixStore {
     const valid = await this.validPaths(paths);
     const out = new Map<string, PathInfo>();
     if (valid.length === 0) return out;
-    const { stdout } = await runNixCommand(["path-info", "--json", ...valid]);
-    for (const j of JSON.parse(stdout) as PathInfoJson[]) {
-      if (j.valid === false) continue;
-      out.set(j.path, pathInfoFromJson(j));
+    // The new CLI reads a .drv path as "its outputs"; --derivation makes it the .drv itself.
+    const drvs = valid.filter(isDerivationPath);
+    const others = valid.filter((p) => !isDerivationPath(p));
+    const runs = [
+      ...(drvs.length > 0 ? [runNixCommand(["path-info", "--json", "--derivation", ...drvs])] : []),
+      ...(others.length > 0 ? [runNixCommand(["path-info", "--json", ...others])] : []),
+    ];
+    for (const { stdout } of await Promise.all(runs)) {
+      for (const j of JSON.parse(stdout) as PathInfoJson[]) {
+        if (j.valid === false) continue;
+        out.set(j.path, pathInfoFromJson(j));
+      }
     }
     return out;
   }
