@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { IN_TOTO_PAYLOAD_TYPE } from "../../src/attest/index.js";
+import {
+  generateKeyPair,
+  nixPublicKeyText,
+  parseBundle,
+  parseNixPublicKey,
+  parseNixSecretKey,
+  parsePemPublicKey,
+  parsePublicKey,
+  parseSecretKey,
+  preAuthEncoding,
+  signBundle,
+  verifySignature,
+  type Signer,
+} from "../../src/sign/index.js";
+import { loadPublicKeys, loadSigner, writeKeyPair } from "../../src/system/key-files.js";
+import { verifyAttestation } from "../../src/verify/index.js";
+import { run, tempDir, useTestNix } from "../helpers/nix.js";
+import { sigstoreVerify } from "../helpers/sigstore.js";
+
+useTestNix();
+
+test("PAE matches the DSSE spec's test vector", () => {
+  assert.equal(
+    preAuthEncoding("http://example.com/HelloWorld", Buffer.from("hello world")).toString(),
+    "DSSEv1 29 http://example.com/HelloWorld 11 hello world",
+  );
+  // Lengths are byte lengths, not character counts.
+  assert.equal(preAuthEncoding("t", Buffer.from("é")).toString(), "DSSEv1 1 t 2 é");
+});
+
+/** A key pair made by Nix itself. */
+function nixKeyPair(name: string): { secret: string; public: string } {
+  const dir = tempDir();
+  run("nix-store", ["--generate-binary-cache-key", name, join(dir, "sk"), join(dir, "pk")]);
+  return { secret: readFileSync(join(dir, "sk"), "utf8"), public: readFileSync(join(dir, "pk"), "utf8") };
+}
+
+test("Nix keys from nix-store --generate-binary-cache-key sign and verify; our keygen makes keys Nix uses", () => {
+  const pair = nixKeyPair("test.example-1");
+  const signer = parseNixSecretKey(pair.secret);
+  const pub = parseNixPublicKey(pair.public);
+  assert.equal(signer.publicKey.keyid, "test.example-1");
+  assert.equal(nixPublicKeyText(signer.publicKey), pair.public.trim());
+  const sig = signer.sign(Buffer.from("data"));
+  assert.ok(verifySignature(pub, Buffer.from("data"), sig));
+  assert.ok(!verifySignature(pub, Buffer.from("datb"), sig));
+
+  // Our Nix-format key signs a store path with `nix store sign`, and Nix verifies it.
+  const ours = generateKeyPair("nix", "provenix-test-1");
+  const dir = tempDir();
+  writeFileSync(join(dir, "sk"), ours.secret);
+  const [out] = run("nix-build", [join(process.cwd(), "test/fixtures/builds.nix"), "-A", "escapes", "--no-out-link"]).trim().split("\n");
+  run("nix", ["store", "sign", "--key-file", join(dir, "sk"), out as string]);
+  const verified = run("nix", ["store", "verify", "--no-contents", "--trusted-public-keys", ours.public, "--sigs-needed", "1", out as string]);
+  assert.equal(verified, "");
+});
+
+test("malformed keys are refused without echoing the secret", () => {
+  assert.throws(() => parseNixSecretKey("name:AAAA"), { code: "MALFORMED_KEY" });
+  assert.throws(() => parseNixPublicKey("no-colon"), { code: "MALFORMED_KEY" });
+  const pair = nixKeyPair("k");
+  const [name, b64] = pair.secret.trim().split(":") as [string, string];
+  const bytes = Buffer.from(b64, "base64");
+  bytes[40] = (bytes[40] as number) ^ 1; // public half no longer matches the seed
+  assert.throws(() => parseNixSecretKey(`${name}:${bytes.toString("base64")}`), { code: "KEY_MISMATCH" });
+  const secretPem = generateKeyPair("pem-p256", "x").secret;
+  const broken = secretPem.replace(/[A-Za-z]{20}/, "!!!!");
+  try {
+    parsePemPrivateKeyOrThrow(broken);
+    assert.fail("should throw");
+  } catch (e) {
+    assert.equal((e as { code?: string }).code, "MALFORMED_KEY");
+    assert.ok(!(e as Error).message.includes(broken.slice(30, 60)));
+  }
+});
+
+function parsePemPrivateKeyOrThrow(text: string): Signer {
+  return parseSecretKey(text);
+}
+
+const statement = Buffer.from(
+  JSON.stringify({ _type: "https://in-toto.io/Statement/v1", subject: [{ name: "x", digest: { sha256: "00".repeat(32) } }], predicateType: "https://example/p" }),
+);
+
+for (const format of ["nix", "pem-ed25519", "pem-p256"] as const) {
+  test(`${format}: @sigstore/verify accepts our bundle with only the public key, and rejects it tampered`, () => {
+    const pair = generateKeyPair(format, "bundle-test-1");
+    const signer = parseSecretKey(pair.secret);
+    const pub = parsePublicKey(pair.public);
+    assert.equal(pub.keyid, signer.publicKey.keyid);
+    const bytes = signBundle(statement, IN_TOTO_PAYLOAD_TYPE, signer);
+    const json = JSON.parse(bytes.toString()) as {
+      mediaType: string;
+      verificationMaterial: { publicKey: { hint: string } };
+      dsseEnvelope: { payload: string; payloadType: string; signatures: { keyid: string; sig: string }[] };
+    };
+    assert.equal(json.mediaType, "application/vnd.dev.sigstore.bundle.v0.3+json");
+    assert.equal(json.verificationMaterial.publicKey.hint, json.dsseEnvelope.signatures[0]?.keyid);
+    assert.equal(json.dsseEnvelope.signatures.length, 1);
+
+    sigstoreVerify(bytes, pub); // throws if it does not verify
+    assert.ok(verifyAttestation(bytes, { trustedKeys: [pub] }).ok);
+
+    const tamper = (f: (j: typeof json) => void): Buffer => {
+      const copy = structuredClone(json);
+      f(copy);
+      return Buffer.from(JSON.stringify(copy));
+    };
+    const otherKey = parsePublicKey(generateKeyPair(format, "other-1").public);
+    // [what, tampered bundle, our reason, whether sigstore-js must reject it too]
+    const cases: [string, Buffer, RegExp, boolean][] = [
+      ["payload", tamper((j) => (j.dsseEnvelope.payload = Buffer.from(statement.toString().replace('"x"', '"y"')).toString("base64"))), /signature does not verify/, true],
+      ["signature", tamper((j) => {
+        const s = Buffer.from(j.dsseEnvelope.signatures[0]?.sig ?? "", "base64");
+        s[s.length - 5] = (s[s.length - 5] as number) ^ 0x10;
+        (j.dsseEnvelope.signatures[0] as { sig: string }).sig = s.toString("base64");
+      }), /signature does not verify/, true],
+      ["payloadType", tamper((j) => (j.dsseEnvelope.payloadType = "application/json")), /payloadType is 'application\/json'/, true],
+      ["keyid", tamper((j) => ((j.dsseEnvelope.signatures[0] as { keyid: string }).keyid = "someone-else")), /differs from the DSSE keyid/, false],
+      ["hint", tamper((j) => (j.verificationMaterial.publicKey.hint = "someone-else")), /differs from the DSSE keyid/, true],
+    ];
+    for (const [what, tampered, reason, sigstoreRejects] of cases) {
+      // The DSSE keyid is unauthenticated, so sigstore-js ignores it; the bundle spec
+      // says the hint MUST equal it, so we refuse a mismatch.
+      if (sigstoreRejects) assert.throws(() => sigstoreVerify(tampered, pub), Error, `sigstore must reject tampered ${what}`);
+      const ours = verifyAttestation(tampered, { trustedKeys: [pub] });
+      assert.equal(ours.ok, false, what);
+      assert.match(ours.reason ?? "", reason, what);
+    }
+    assert.throws(() => sigstoreVerify(bytes, { ...otherKey, keyid: pub.keyid }), Error, "wrong key");
+    const wrong = verifyAttestation(bytes, { trustedKeys: [otherKey] });
+    assert.match(wrong.reason ?? "", /does not verify with any of 1 trusted key/);
+    assert.match(verifyAttestation(bytes, { trustedKeys: [] }).reason ?? "", /no trusted keys/);
+  });
+}
+
+test("parseBundle refuses what is not a DSSE Sigstore bundle", () => {
+  assert.throws(() => parseBundle(Buffer.from("{not json")), { code: "MALFORMED_BUNDLE", message: /not valid JSON/ });
+  assert.throws(() => parseBundle(Buffer.from("[]")), { code: "MALFORMED_BUNDLE", message: /not a JSON object/ });
+  assert.throws(() => parseBundle(Buffer.from('{"mediaType":"x"}')), { code: "MALFORMED_BUNDLE" });
+  const signer = parseSecretKey(generateKeyPair("nix", "t-1").secret);
+  const good = signBundle(statement, IN_TOTO_PAYLOAD_TYPE, signer);
+  assert.throws(() => parseBundle(good.subarray(0, good.length - 10)), { code: "MALFORMED_BUNDLE" });
+});
+
+test("key files: secret keys readable by group or others are refused; keys load from files", async () => {
+  const dir = tempDir();
+  const pair = generateKeyPair("nix", "file-test-1");
+  await writeKeyPair(join(dir, "k.key"), join(dir, "k.pub"), pair);
+  const signer = await loadSigner(join(dir, "k.key"));
+  assert.equal(signer.publicKey.keyid, "file-test-1");
+  assert.equal((await loadPublicKeys(join(dir, "k.pub")))[0]?.keyid, "file-test-1");
+  await assert.rejects(writeKeyPair(join(dir, "k.key"), join(dir, "k2.pub"), pair), /already exists/);
+  for (const mode of [0o640, 0o604, 0o644]) {
+    chmodSync(join(dir, "k.key"), mode);
+    await assert.rejects(loadSigner(join(dir, "k.key")), (e: Error & { code?: string }) => {
+      assert.equal(e.code, "KEY_FILE_INSECURE");
+      assert.match(e.message, /readable by group or others.*chmod 600/);
+      assert.ok(!e.message.includes(pair.secret.split(":")[1] as string));
+      return true;
+    });
+  }
+  await assert.rejects(loadSigner(join(dir, "missing.key")), { code: "KEY_FILE_UNREADABLE" });
+  const pem = generateKeyPair("pem-p256", "x");
+  writeFileSync(join(dir, "p.pub"), pem.public);
+  assert.equal((await loadPublicKeys(join(dir, "p.pub")))[0]?.algorithm, "ecdsa-p256");
+  assert.equal(parsePemPublicKey(pem.public).keyid.startsWith("sha256:"), true);
+});
