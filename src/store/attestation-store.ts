@@ -89,11 +89,11 @@ function storeError(e: unknown, path: string): StoreError {
   if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
     return new StoreError("CORRUPT", `attestation store ${path} is corrupt or not a SQLite database`, { cause: e });
   }
-  if (code === "SQLITE_FULL") return new StoreError("FULL", `attestation store ${path}: disk is full`, { cause: e });
+  if (code === "SQLITE_FULL" || code === "ENOSPC") return new StoreError("FULL", `attestation store ${path}: disk is full`, { cause: e });
   if (code.startsWith("SQLITE_BUSY")) {
     return new StoreError("BUSY", `attestation store ${path} is locked by another process`, { cause: e });
   }
-  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "EACCES") {
+  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || ["EACCES", "ENOTDIR", "EROFS", "EPERM"].includes(code)) {
     return new StoreError("UNWRITABLE", `cannot open attestation store ${path}: ${msg}`, { cause: e });
   }
   return new StoreError("CORRUPT", `attestation store ${path}: ${msg}`, { cause: e });

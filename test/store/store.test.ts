@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import Database from "better-sqlite3";
+import { AttestationStore, type NewAttestation } from "../../src/store/index.js";
+import { ROOT, tempDir } from "../helpers/nix.js";
+
+function attestation(i: number, keyid = "k"): NewAttestation {
+  const payload = Buffer.from(`{"n":${i}}`);
+  return {
+    bundle: Buffer.concat([Buffer.from(`bundle-${keyid}-`), payload]),
+    payload,
+    keyid,
+    predicateType: i % 2 === 0 ? "https://slsa.dev/provenance/v1" : "https://example/other",
+    builderId: "b",
+    derivation: `/nix/store/d${i}.drv`,
+    subjects: [{ name: `/nix/store/s${i}`, sha256: `${i}`.padStart(64, "0") }],
+  };
+}
+
+test("stores exact bytes, indexes by subject, digest, derivation, predicate, builder, time; dedups", () => {
+  const store = AttestationStore.open(join(tempDir(), "sub", "a.db"));
+  const a = attestation(2);
+  const first = store.put(a);
+  assert.deepEqual(store.put(a), { id: first.id, inserted: false });
+  assert.equal(store.put(attestation(2, "other-key")).inserted, true);
+  store.put(attestation(3));
+  const [got] = store.find({ subjectName: "/nix/store/s2", builderId: "b", predicateType: "https://slsa.dev/provenance/v1", keyid: undefined } as never);
+  assert.ok(got?.bundle.equals(a.bundle));
+  assert.equal(store.find({ subjectSha256: "2".padStart(64, "0") }).length, 2);
+  assert.equal(store.find({ derivation: "/nix/store/d3.drv" }).length, 1);
+  assert.equal(store.find({ predicateType: "https://example/other" }).length, 1);
+  assert.equal(store.find({ since: new Date(Date.now() + 60_000) }).length, 0);
+  assert.equal(store.count(), 3);
+  store.close();
+});
+
+test("several processes writing at once: every row lands once, none corrupt", async () => {
+  const path = join(tempDir(), "concurrent.db");
+  const script = `
+    import { AttestationStore } from ${JSON.stringify(join(ROOT, "dist/src/store/index.js"))};
+    const [path, worker] = process.argv.slice(1);
+    const store = AttestationStore.open(path);
+    for (let i = 0; i < 150; i++) {
+      // Half the rows are shared by every worker: they must be kept once.
+      const n = i % 2 === 0 ? i : Number(worker) * 1000 + i;
+      const payload = Buffer.from(JSON.stringify({ n }));
+      store.put({ bundle: payload, payload, keyid: "k", predicateType: "p", subjects: [{ name: "/nix/store/s" + n }] });
+    }
+    store.close();`;
+  const workers = Array.from({ length: 6 }, (_, w) =>
+    new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script, path, String(w)], { stdio: "inherit" });
+      child.on("exit", (code) => resolve(code ?? -1));
+    }),
+  );
+  assert.deepEqual(await Promise.all(workers), [0, 0, 0, 0, 0, 0]);
+  const store = AttestationStore.open(path);
+  assert.equal(store.count(), 75 + 6 * 75);
+  store.close();
+  const db = new Database(path, { readonly: true });
+  assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+  db.close();
+});
+
+test("a corrupt, foreign, or newer file gives a clear error and is left untouched", () => {
+  const dir = tempDir();
+  const garbage = join(dir, "garbage.db");
+  writeFileSync(garbage, "this is not a database at all, just text ".repeat(200));
+  assert.throws(() => AttestationStore.open(garbage), { code: "CORRUPT", message: /corrupt or not a SQLite database/ });
+
+  const foreign = join(dir, "foreign.db");
+  const f = new Database(foreign);
+  f.exec("CREATE TABLE t (x)");
+  f.close();
+  assert.throws(() => AttestationStore.open(foreign), { code: "FOREIGN", message: /not a provenix attestation store/ });
+
+  const good = join(dir, "good.db");
+  AttestationStore.open(good).close();
+  const g = new Database(good);
+  g.pragma("user_version = 99");
+  g.close();
+  assert.throws(() => AttestationStore.open(good), { code: "NEWER_SCHEMA" });
+
+  const truncated = join(dir, "truncated.db");
+  const t = AttestationStore.open(truncated);
+  for (let i = 0; i < 200; i++) t.put(attestation(i));
+  t.close();
+  const bytes = Buffer.alloc(8192, 0xab);
+  writeFileSync(truncated, Buffer.concat([Buffer.from("SQLite format 3\0"), bytes]));
+  assert.throws(() => AttestationStore.open(truncated), { code: "CORRUPT" });
+});
+
+test("an unwritable location is a clear UNWRITABLE error", () => {
+  const file = join(tempDir(), "plain-file");
+  writeFileSync(file, "x");
+  assert.throws(() => AttestationStore.open(join(file, "sub", "a.db")), { code: "UNWRITABLE", message: /plain-file\/sub\/a.db/ });
+});
