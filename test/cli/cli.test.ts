@@ -111,7 +111,7 @@ test("bad input: one-line errors and documented exit codes, nothing written", ()
   fails(provenix(["attest"], env), 2, /missing target/);
 
   const noKey = cliHome();
-  fails(provenix(["attest", build("app")[0] as string], noKey), 2, /no signing key .* provenix keygen/);
+  fails(provenix(["attest", build("app")[0] as string], noKey), 2, /no signing key .* 'provenix keygen'/);
   const keyFile = join(dir, "open.key");
   ok(provenix(["keygen", "--out", keyFile], noKey), "keygen");
   chmodSync(keyFile, 0o644);
