@@ -60,7 +60,10 @@ export async function attestDerivation(
   const statement = buildProvenance(facts);
   const payload = serializeStatement(statement);
   const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, ctx.signer);
-  const subjects = statement.subject.map((s) => ({ name: s.name ?? "", sha256: s.digest?.sha256 ?? "" }));
+  const subjects = statement.subject.map((s) => ({
+    name: s.name ?? "",
+    sha256: s.digest?.sha256 ?? "",
+  }));
   const { id, inserted } = ctx.store.put({
     bundle,
     payload,

@@ -63,7 +63,13 @@ export async function verifyStorePath(ctx: VerifyContext, path: string): Promise
     .sort((a, b) => score(b) - score(a));
   const best = results[0];
   const ok = best?.ok === true;
-  return { ...base, sha256, ok, ...(ok ? {} : { reason: best?.reason ?? "no attestation verified" }), attestations: results };
+  return {
+    ...base,
+    sha256,
+    ok,
+    ...(ok ? {} : { reason: best?.reason ?? "no attestation verified" }),
+    attestations: results,
+  };
 }
 
 export interface SubjectCheck {
@@ -95,7 +101,13 @@ export async function verifyBundle(
     ...(ctx.builderIds ? { builderIds: ctx.builderIds } : {}),
   });
   if (!attestation.ok || !attestation.statement) {
-    return { file, ok: false, reason: attestation.reason ?? "not verified", attestation, subjects: [] };
+    return {
+      file,
+      ok: false,
+      reason: attestation.reason ?? "not verified",
+      attestation,
+      subjects: [],
+    };
   }
   const subjects: SubjectCheck[] = [];
   const names = attestation.statement.subject.map((s) => s.name ?? "");
@@ -121,7 +133,8 @@ export async function verifyBundle(
     return {
       file,
       ok: false,
-      reason: "signature is valid, but none of the subjects is in the local store, so none was checked",
+      reason:
+        "signature is valid, but none of the subjects is in the local store, so none was checked",
       attestation,
       subjects,
     };

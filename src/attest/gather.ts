@@ -109,14 +109,16 @@ export async function gatherBuildFacts(
     }
   }
 
-  const infos = await store.pathInfos([drvPath, ...outputs.map((o) => o.path), ...inputs.map((i) => i.path)]);
+  const infos = await store.pathInfos([
+    drvPath,
+    ...outputs.map((o) => o.path),
+    ...inputs.map((i) => i.path),
+  ]);
   const builtOutputs: BuiltOutput[] = outputs.map((o) => ({
     ...o,
     narHash: required(infos, o.path, "output").narHash,
   }));
-  const resolved = inputs.map(
-    (i) => ({ ...i, narHash: required(infos, i.path, "input").narHash }) as ResolvedInput,
-  );
+  const resolved = inputs.map((i) => ({ ...i, narHash: required(infos, i.path, "input").narHash }));
   const registered = builtOutputs
     .map((o) => infos.get(o.path)?.registrationTime)
     .filter((t): t is number => t !== undefined);

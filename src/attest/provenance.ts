@@ -15,7 +15,11 @@ export interface BuildDefinition {
 }
 
 export interface RunDetails {
-  builder: { id: string; version?: Record<string, string>; builderDependencies?: ResourceDescriptor[] };
+  builder: {
+    id: string;
+    version?: Record<string, string>;
+    builderDependencies?: ResourceDescriptor[];
+  };
   metadata?: { invocationId?: string; startedOn?: string; finishedOn?: string };
   byproducts?: ResourceDescriptor[];
 }
@@ -113,7 +117,9 @@ function dependency(input: ResolvedInput): ResourceDescriptor {
 }
 
 /** A stable id for one build: the derivation and when its outputs were registered. */
-export function invocationId(facts: Pick<BuildFacts, "drvPath" | "outputs" | "finishedOn">): string {
+export function invocationId(
+  facts: Pick<BuildFacts, "drvPath" | "outputs" | "finishedOn">,
+): string {
   const when = facts.finishedOn ? rfc3339(facts.finishedOn) : "unknown";
   return `${facts.drvPath}@${when}`;
 }
@@ -123,7 +129,11 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
   const byName = (a: { name?: string }, b: { name?: string }) =>
     (a.name ?? "") < (b.name ?? "") ? -1 : (a.name ?? "") > (b.name ?? "") ? 1 : 0;
   const subject: ResourceDescriptor[] = facts.outputs
-    .map((o) => ({ name: o.path, digest: { sha256: o.narHash }, annotations: { "nix.output": o.name } }))
+    .map((o) => ({
+      name: o.path,
+      digest: { sha256: o.narHash },
+      annotations: { "nix.output": o.name },
+    }))
     .sort(byName);
 
   const resolvedDependencies: ResourceDescriptor[] = [
@@ -148,7 +158,10 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
   if (facts.finishedOn) metadata.finishedOn = rfc3339(facts.finishedOn);
 
   const runDetails: RunDetails = {
-    builder: { id: facts.builderId, version: { nix: facts.nixVersion, provenix: facts.provenixVersion } },
+    builder: {
+      id: facts.builderId,
+      version: { nix: facts.nixVersion, provenix: facts.provenixVersion },
+    },
     metadata,
   };
   if (facts.buildLog) {

@@ -3,8 +3,13 @@ import { dirname, join } from "node:path";
 import type { ParseArgsConfig } from "node:util";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import { attestDerivation, type AttestResult } from "../app/attest.js";
-import { verifyBundle, verifyStorePath, type BundleVerification, type PathVerification } from "../app/verify.js";
-import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey, type KeyFormat } from "../sign/index.js";
+import {
+  verifyBundle,
+  verifyStorePath,
+  type BundleVerification,
+  type PathVerification,
+} from "../app/verify.js";
+import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey } from "../sign/index.js";
 import { loadSigner, writeKeyPair } from "../system/key-files.js";
 import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
 import type { StoredAttestation } from "../store/index.js";
@@ -30,11 +35,15 @@ export interface Command {
   keyIsSigningKey?: boolean;
   /** `--builder-id` sets the builder we attest as (attest) rather than expectations (verify). */
   builderIdIsOwn?: boolean;
-  run(ctx: Context, inv: Invocation): Promise<number>;
+  run(ctx: Context, inv: Invocation): Promise<number> | number;
 }
 
 function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : [];
+  return Array.isArray(v)
+    ? v.filter((x): x is string => typeof x === "string")
+    : typeof v === "string"
+      ? [v]
+      : [];
 }
 
 function needTargets(inv: Invocation, what: string): string[] {
@@ -70,7 +79,10 @@ async function derivationsFor(
       return drvs.map((drvPath) => ({ drvPath, installable: t.installable }));
     }
     case "bundle":
-      throw new CliError("INPUT", `${arg} is a bundle file; attest takes a build output, a .drv or an installable`);
+      throw new CliError(
+        "INPUT",
+        `${arg} is a bundle file; attest takes a build output, a .drv or an installable`,
+      );
   }
 }
 
@@ -110,8 +122,15 @@ Options:
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to attest");
     const signer = await loadSigner(ctx.config.key).catch((e: unknown) => {
-      if ((e as { code?: string }).code === "KEY_FILE_UNREADABLE" && inv.values.key === undefined && !process.env.PROVENIX_KEY) {
-        throw new CliError("USAGE", `no signing key at ${ctx.config.key}: run 'provenix keygen' or pass --key`);
+      if (
+        (e as { code?: string }).code === "KEY_FILE_UNREADABLE" &&
+        inv.values.key === undefined &&
+        !process.env.PROVENIX_KEY
+      ) {
+        throw new CliError(
+          "USAGE",
+          `no signing key at ${ctx.config.key}: run 'provenix keygen' or pass --key`,
+        );
       }
       throw e;
     });
@@ -119,7 +138,10 @@ Options:
     const only = strings(inv.values.output);
     const results: AttestResult[] = [];
     for (const arg of targets) {
-      const drvs = await derivationsFor(ctx, arg, { build: inv.values.build === true, ...(attribute ? { attribute } : {}) });
+      const drvs = await derivationsFor(ctx, arg, {
+        build: inv.values.build === true,
+        ...(attribute ? { attribute } : {}),
+      });
       for (const d of drvs) {
         const outputs = only.length > 0 ? only : d.outputs;
         const r = await attestDerivation(
@@ -157,7 +179,12 @@ Options:
         results.map((r) => ({
           derivation: r.drvPath,
           subjects: r.subjects,
-          attestation: { id: r.attestationId, inserted: r.inserted, keyid: r.keyid, store: ctx.store.path },
+          attestation: {
+            id: r.attestationId,
+            inserted: r.inserted,
+            keyid: r.keyid,
+            store: ctx.store.path,
+          },
           builderId: ctx.config.builderId,
         })),
       );
@@ -177,17 +204,26 @@ function renderPath(v: PathVerification, io: Io): void {
   }
   const best = v.attestations[0];
   if (best) {
-    io.out(`  attestation  #${best.id}${v.attestations.length > 1 ? ` (best of ${v.attestations.length})` : ""}\n`);
-    for (const c of best.checks) io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
+    io.out(
+      `  attestation  #${best.id}${v.attestations.length > 1 ? ` (best of ${v.attestations.length})` : ""}\n`,
+    );
+    for (const c of best.checks)
+      io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
   }
   if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
 }
 
 function renderBundle(v: BundleVerification, io: Io): void {
   io.out(`${v.ok ? "PASS" : "FAIL"} ${v.file}\n`);
-  for (const c of v.attestation.checks) io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
+  for (const c of v.attestation.checks)
+    io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
   for (const s of v.subjects) {
-    const state = s.ok === undefined ? "not in the local store, not checked" : s.ok ? "matches the NAR on disk" : `MISMATCH: actual sha256:${s.actual ?? "?"}`;
+    const state =
+      s.ok === undefined
+        ? "not in the local store, not checked"
+        : s.ok
+          ? "matches the NAR on disk"
+          : `MISMATCH: actual sha256:${s.actual ?? "?"}`;
     io.out(`  subject ${s.name} sha256:${s.attested ?? "none"}: ${state}\n`);
   }
   if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
@@ -243,7 +279,10 @@ Options:
       switch (t.kind) {
         case "output":
         case "derivation":
-          r = await verifyStorePath({ ...base, store: ctx.store }, t.kind === "output" ? t.path : t.drvPath);
+          r = await verifyStorePath(
+            { ...base, store: ctx.store },
+            t.kind === "output" ? t.path : t.drvPath,
+          );
           if (!inv.json) renderPath(r, inv.io);
           break;
         case "bundle": {
@@ -253,7 +292,10 @@ Options:
           break;
         }
         case "installable":
-          throw new CliError("INPUT", `verify takes a build output or a bundle file, not the installable '${arg}'`);
+          throw new CliError(
+            "INPUT",
+            `verify takes a build output or a bundle file, not the installable '${arg}'`,
+          );
       }
       results.push(r);
     }
@@ -263,8 +305,23 @@ Options:
         results.map((r) => ({
           ...r,
           ...("attestations" in r
-            ? { attestations: r.attestations.map((a) => ({ id: a.id, ok: a.ok, reason: a.reason, checks: a.checks, signer: a.signer?.keyid })) }
-            : { attestation: { ok: r.attestation.ok, reason: r.attestation.reason, checks: r.attestation.checks, signer: r.attestation.signer?.keyid } }),
+            ? {
+                attestations: r.attestations.map((a) => ({
+                  id: a.id,
+                  ok: a.ok,
+                  reason: a.reason,
+                  checks: a.checks,
+                  signer: a.signer?.keyid,
+                })),
+              }
+            : {
+                attestation: {
+                  ok: r.attestation.ok,
+                  reason: r.attestation.reason,
+                  checks: r.attestation.checks,
+                  signer: r.attestation.signer?.keyid,
+                },
+              }),
         })),
       );
     }
@@ -274,7 +331,7 @@ Options:
 
 // --- show / export ------------------------------------------------------------
 
-async function storedFor(ctx: Context, arg: string): Promise<{ path: string; attestations: StoredAttestation[] }> {
+function storedFor(ctx: Context, arg: string): { path: string; attestations: StoredAttestation[] } {
   const t = classifyTarget(arg, ctx.nix.storeDir);
   switch (t.kind) {
     case "output":
@@ -283,7 +340,10 @@ async function storedFor(ctx: Context, arg: string): Promise<{ path: string; att
       return { path: t.drvPath, attestations: ctx.store.find({ derivation: t.drvPath }) };
     case "bundle":
     case "installable":
-      throw new CliError("INPUT", `'${arg}' is not a store path; show and export take ./result, a store path or a .drv`);
+      throw new CliError(
+        "INPUT",
+        `'${arg}' is not a store path; show and export take ./result, a store path or a .drv`,
+      );
   }
 }
 
@@ -307,9 +367,9 @@ Options:
   --statement   also print each statement (decoded, unverified)
   --json        print everything as JSON, statements included`,
   options: { statement: { type: "boolean" } },
-  async run(ctx, inv) {
+  run(ctx, inv) {
     const [arg] = needTargets(inv, "target to show");
-    const { path, attestations } = await storedFor(ctx, arg as string);
+    const { path, attestations } = storedFor(ctx, arg as string);
     if (inv.json) {
       printJson(inv, {
         path,
@@ -331,7 +391,9 @@ Options:
     if (attestations.length === 0) inv.io.out(`no attestations for ${path} in ${ctx.store.path}\n`);
     for (const a of attestations) {
       inv.io.out(`#${a.id} ${a.predicateType}\n`);
-      inv.io.out(`  builder   ${a.builderId ?? "-"}\n  key       ${a.keyid}\n  stored    ${a.createdAt.toISOString()}\n`);
+      inv.io.out(
+        `  builder   ${a.builderId ?? "-"}\n  key       ${a.keyid}\n  stored    ${a.createdAt.toISOString()}\n`,
+      );
       if (a.derivation) inv.io.out(`  drv       ${a.derivation}\n`);
       for (const s of a.subjects) inv.io.out(`  subject   ${s.name} sha256:${s.sha256 ?? "-"}\n`);
       if (inv.values.statement) inv.io.out(JSON.stringify(decodeStatement(a), null, 2) + "\n");
@@ -362,16 +424,20 @@ Options:
     all: { type: "boolean" },
     "predicate-type": { type: "string" },
   },
-  async run(ctx, inv) {
+  run(ctx, inv) {
     const [arg] = needTargets(inv, "target to export");
     const format = (inv.values.format as string | undefined) ?? "sigstore-bundle";
     if (format !== "sigstore-bundle" && format !== "intoto-jsonl") {
-      throw new CliError("USAGE", `unknown format '${format}': use sigstore-bundle or intoto-jsonl`);
+      throw new CliError(
+        "USAGE",
+        `unknown format '${format}': use sigstore-bundle or intoto-jsonl`,
+      );
     }
-    const { path, attestations: all } = await storedFor(ctx, arg as string);
+    const { path, attestations: all } = storedFor(ctx, arg as string);
     const pt = inv.values["predicate-type"];
     const attestations = typeof pt === "string" ? all.filter((a) => a.predicateType === pt) : all;
-    if (attestations.length === 0) throw new CliError("INPUT", `no attestations for ${path} in ${ctx.store.path}`);
+    if (attestations.length === 0)
+      throw new CliError("INPUT", `no attestations for ${path} in ${ctx.store.path}`);
     const out = typeof inv.values.out === "string" ? inv.values.out : undefined;
     const written: string[] = [];
     if (format === "intoto-jsonl") {
@@ -431,20 +497,36 @@ Options:
   async run(ctx, inv) {
     const format = (inv.values.format as string | undefined) ?? "nix";
     if (format !== "nix" && format !== "pem-ed25519" && format !== "pem-p256") {
-      throw new CliError("USAGE", `unknown key format '${format}': use nix, pem-ed25519 or pem-p256`);
+      throw new CliError(
+        "USAGE",
+        `unknown key format '${format}': use nix, pem-ed25519 or pem-p256`,
+      );
     }
-    const name = (inv.values.name as string | undefined) ?? `provenix-${(await import("node:os")).hostname()}-1`;
+    const name =
+      (inv.values.name as string | undefined) ??
+      `provenix-${(await import("node:os")).hostname()}-1`;
     const secretPath = (inv.values.out as string | undefined) ?? ctx.config.key;
-    const publicPath = secretPath.endsWith(".key") ? secretPath.slice(0, -4) + ".pub" : secretPath + ".pub";
-    const pair = generateKeyPair(format as KeyFormat, name);
+    const publicPath = secretPath.endsWith(".key")
+      ? secretPath.slice(0, -4) + ".pub"
+      : secretPath + ".pub";
+    const pair = generateKeyPair(format, name);
     mkdirSync(dirname(secretPath), { recursive: true, mode: 0o700 });
     await writeKeyPair(secretPath, publicPath, pair);
     const keyid = parseSecretKey(pair.secret).publicKey;
     const publicText = format === "nix" ? nixPublicKeyText(keyid) : pair.public.trim();
-    if (inv.json) printJson(inv, { secretKey: secretPath, publicKey: publicPath, keyid: keyid.keyid, public: publicText });
+    if (inv.json)
+      printJson(inv, {
+        secretKey: secretPath,
+        publicKey: publicPath,
+        keyid: keyid.keyid,
+        public: publicText,
+      });
     else {
-      inv.io.out(`secret key: ${secretPath} (mode 600; keep it private)\npublic key: ${publicPath}\nkey id:     ${keyid.keyid}\n`);
-      if (format === "nix") inv.io.out(`To trust it in Nix, add to trusted-public-keys: ${publicText}\n`);
+      inv.io.out(
+        `secret key: ${secretPath} (mode 600; keep it private)\npublic key: ${publicPath}\nkey id:     ${keyid.keyid}\n`,
+      );
+      if (format === "nix")
+        inv.io.out(`To trust it in Nix, add to trusted-public-keys: ${publicText}\n`);
     }
     return EXIT.OK;
   },
@@ -457,4 +539,3 @@ export const COMMANDS: Record<string, Command> = {
   export: exportCommand,
   keygen,
 };
-

@@ -74,13 +74,16 @@ function readConfigFile(path: string, required: boolean): ConfigFile | undefined
       throw new CliError("CONFIG", `config file ${path}: '${k}' must be a string`);
     }
   }
-  if (c.trustedKeys !== undefined && !(Array.isArray(c.trustedKeys) && c.trustedKeys.every((k) => typeof k === "string"))) {
+  if (
+    c.trustedKeys !== undefined &&
+    !(Array.isArray(c.trustedKeys) && c.trustedKeys.every((k) => typeof k === "string"))
+  ) {
     throw new CliError("CONFIG", `config file ${path}: 'trustedKeys' must be a list of strings`);
   }
   if (c.useNixTrustedKeys !== undefined && typeof c.useNixTrustedKeys !== "boolean") {
     throw new CliError("CONFIG", `config file ${path}: 'useNixTrustedKeys' must be true or false`);
   }
-  return c as ConfigFile;
+  return c;
 }
 
 export function loadConfig(flags: ConfigFlags): Config {
@@ -98,7 +101,8 @@ export function loadConfig(flags: ConfigFlags): Config {
     key: flags.key ?? env.PROVENIX_KEY ?? fromFile.key ?? defaultKeyPath(),
     trustedKeys: fromFile.trustedKeys ?? (existsSync(defaultPub) ? [defaultPub] : []),
     useNixTrustedKeys: fromFile.useNixTrustedKeys ?? true,
-    builderId: flags.builderId ?? env.PROVENIX_BUILDER_ID ?? fromFile.builderId ?? defaultBuilderId(),
+    builderId:
+      flags.builderId ?? env.PROVENIX_BUILDER_ID ?? fromFile.builderId ?? defaultBuilderId(),
     ...(existsSync(file) ? { configFile: file } : {}),
   };
 }

@@ -52,16 +52,28 @@ export class Context {
   }
 
   /** Keys from flags, the config file, and (unless disabled) Nix's trusted-public-keys. */
-  async trustedKeys(flags: { keyFiles: string[]; keyTexts: string[]; nixKeys: boolean }): Promise<PublicKey[]> {
+  async trustedKeys(flags: {
+    keyFiles: string[];
+    keyTexts: string[];
+    nixKeys: boolean;
+  }): Promise<PublicKey[]> {
     const keys: PublicKey[] = [];
     for (const f of flags.keyFiles) keys.push(...(await loadPublicKeys(f)));
     for (const t of flags.keyTexts) keys.push(parsePublicKey(t));
     for (const entry of this.config.trustedKeys) {
-      keys.push(...(/^[^/:\s]+:[A-Za-z0-9+/=]+$/.test(entry) ? [parsePublicKey(entry)] : await loadPublicKeys(entry)));
+      keys.push(
+        ...(/^[^/:\s]+:[A-Za-z0-9+/=]+$/.test(entry)
+          ? [parsePublicKey(entry)]
+          : await loadPublicKeys(entry)),
+      );
     }
     if (flags.nixKeys && this.config.useNixTrustedKeys) {
       const nixKeys = (await this.host.nixSettings()).all["trusted-public-keys"];
-      const text = Array.isArray(nixKeys) ? nixKeys.join(" ") : typeof nixKeys === "string" ? nixKeys : "";
+      const text = Array.isArray(nixKeys)
+        ? nixKeys.join(" ")
+        : typeof nixKeys === "string"
+          ? nixKeys
+          : "";
       keys.push(...parsePublicKeyList(text));
     }
     return keys;

@@ -5,7 +5,6 @@ import { Context } from "./context.js";
 import { CliError, describeError, EXIT, EXIT_CODE_HELP } from "./errors.js";
 import { COMMANDS } from "./commands.js";
 
-
 const GLOBAL_HELP = `provenix ${VERSION}: signed SLSA provenance for Nix builds
 
 Usage: provenix <command> [options]
@@ -70,7 +69,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         strict: true,
       });
     } catch (e) {
-      throw new CliError("USAGE", `${(e as Error).message.split("\n")[0] ?? "bad arguments"} (see provenix ${name} --help)`);
+      throw new CliError(
+        "USAGE",
+        `${(e as Error).message.split("\n")[0] ?? "bad arguments"} (see provenix ${name} --help)`,
+      );
     }
     const values = parsed.values as Record<string, unknown>;
     if (values.help) {
@@ -86,12 +88,18 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         : {}),
     });
     ctx = new Context(config);
-    return await command.run(ctx, { values, positionals: parsed.positionals, json: values.json === true, io });
+    return await command.run(ctx, {
+      values,
+      positionals: parsed.positionals,
+      json: values.json === true,
+      io,
+    });
   } catch (e) {
     const { exit, message } = describeError(e);
     if (wantsJson(argv)) io.out(JSON.stringify({ error: { message, exit } }) + "\n");
     io.err(`provenix: ${message}\n`);
-    if (exit === EXIT.INTERNAL && process.env.PROVENIX_DEBUG) io.err(`${(e as Error).stack ?? ""}\n`);
+    if (exit === EXIT.INTERNAL && process.env.PROVENIX_DEBUG)
+      io.err(`${(e as Error).stack ?? ""}\n`);
     return exit;
   } finally {
     ctx?.close();

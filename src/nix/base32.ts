@@ -46,7 +46,10 @@ export function decodeNixBase32(text: string, byteLength: number): Buffer {
     if (i + 1 < byteLength) {
       out[i + 1] = (out[i + 1] as number) | carry;
     } else if (carry !== 0) {
-      throw new NixError("INVALID_BASE32", `nix-base32 string '${text}' overflows ${byteLength} bytes`);
+      throw new NixError(
+        "INVALID_BASE32",
+        `nix-base32 string '${text}' overflows ${byteLength} bytes`,
+      );
     }
   }
   return out;

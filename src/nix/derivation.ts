@@ -19,7 +19,11 @@ export type DerivationOutput =
       /** The declared hash, as written in the .drv (base16). */
       readonly hash: string;
     }
-  | { readonly kind: "caFloating"; readonly method: ContentAddressMethod; readonly hashAlgo: string }
+  | {
+      readonly kind: "caFloating";
+      readonly method: ContentAddressMethod;
+      readonly hashAlgo: string;
+    }
   | { readonly kind: "deferred" }
   | { readonly kind: "impure"; readonly method: ContentAddressMethod; readonly hashAlgo: string };
 
@@ -174,7 +178,8 @@ function toOutput(
   hashAlgo: string,
   hash: string,
 ): DerivationOutput {
-  if (path !== "" && !path.startsWith("/")) r.fail(`an absolute path for output '${name}', got '${path}'`);
+  if (path !== "" && !path.startsWith("/"))
+    r.fail(`an absolute path for output '${name}', got '${path}'`);
   if (hashAlgo === "") {
     if (hash !== "") r.fail(`no hash for output '${name}' without a hash algorithm`);
     return path === "" ? { kind: "deferred" } : { kind: "inputAddressed", path };
@@ -326,7 +331,11 @@ export function derivationToJson(drv: Derivation): Record<string, unknown> {
         outputs[name] = { path: o.path };
         break;
       case "caFixed":
-        outputs[name] = { path: o.path, hashAlgo: hashAlgoField(o.method, o.hashAlgo), hash: o.hash };
+        outputs[name] = {
+          path: o.path,
+          hashAlgo: hashAlgoField(o.method, o.hashAlgo),
+          hash: o.hash,
+        };
         break;
       case "caFloating":
         outputs[name] = { hashAlgo: hashAlgoField(o.method, o.hashAlgo) };

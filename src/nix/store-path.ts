@@ -34,7 +34,13 @@ export function parseStorePath(path: string, storeDir = DEFAULT_STORE_DIR): Stor
     throw new NixError("INVALID_STORE_PATH", `'${path}' has no valid 32-character hash part`);
   }
   const name = base.slice(33);
-  if (name.length === 0 || name.length > MAX_NAME || !NAME.test(name) || name === "." || name === "..") {
+  if (
+    name.length === 0 ||
+    name.length > MAX_NAME ||
+    !NAME.test(name) ||
+    name === "." ||
+    name === ".."
+  ) {
     throw new NixError("INVALID_STORE_PATH", `'${path}' has an invalid name '${name}'`);
   }
   return { storeDir, hashPart, name, path };

@@ -58,10 +58,15 @@ export function parseBundle(bytes: Uint8Array, what = "bundle"): ParsedBundle {
   } catch (cause) {
     const fields = (cause as { fields?: string[] }).fields;
     const detail = fields && fields.length > 0 ? `: bad ${fields.join(", ")}` : "";
-    throw new SignError("MALFORMED_BUNDLE", `${what} is not a valid Sigstore bundle${detail}`, { cause });
+    throw new SignError("MALFORMED_BUNDLE", `${what} is not a valid Sigstore bundle${detail}`, {
+      cause,
+    });
   }
   if (bundle.content.$case !== "dsseEnvelope") {
-    throw new SignError("MALFORMED_BUNDLE", `${what} holds a message signature, not a DSSE envelope`);
+    throw new SignError(
+      "MALFORMED_BUNDLE",
+      `${what} holds a message signature, not a DSSE envelope`,
+    );
   }
   const env = bundle.content.dsseEnvelope;
   const material = bundle.verificationMaterial.content;

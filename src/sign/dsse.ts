@@ -3,4 +3,5 @@
 //   PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
 import { dsse } from "@sigstore/core";
 
-export const preAuthEncoding: (payloadType: string, payload: Buffer) => Buffer = dsse.preAuthEncoding;
+export const preAuthEncoding: (payloadType: string, payload: Buffer) => Buffer =
+  dsse.preAuthEncoding;

@@ -60,7 +60,8 @@ export function verifySignature(key: PublicKey, data: Uint8Array, signature: Uin
 function makeSigner(privateKey: KeyObject, publicKey: PublicKey): Signer {
   return {
     publicKey,
-    sign: (data) => cryptoSign(publicKey.algorithm === "ed25519" ? null : "sha256", data, privateKey),
+    sign: (data) =>
+      cryptoSign(publicKey.algorithm === "ed25519" ? null : "sha256", data, privateKey),
   };
 }
 
@@ -101,7 +102,10 @@ export function parseNixSecretKey(text: string): Signer {
   const key = createPublicKey(privateKey);
   const derived = spkiDer(key).subarray(ED25519_SPKI_PREFIX.length);
   if (!derived.equals(bytes.subarray(32))) {
-    throw new SignError("KEY_MISMATCH", `Nix secret key '${name}' has a public half that does not match`);
+    throw new SignError(
+      "KEY_MISMATCH",
+      `Nix secret key '${name}' has a public half that does not match`,
+    );
   }
   return makeSigner(privateKey, { keyid: name, algorithm: "ed25519", key });
 }
@@ -154,13 +158,18 @@ export function parseSecretKey(text: string): Signer {
 export type KeyFormat = "nix" | "pem-ed25519" | "pem-p256";
 
 /** A new key pair as text: the secret and the public key, in the chosen format. */
-export function generateKeyPair(format: KeyFormat, name: string): { secret: string; public: string } {
+export function generateKeyPair(
+  format: KeyFormat,
+  name: string,
+): { secret: string; public: string } {
   if (format === "nix") {
     if (!/^[^:\s]+$/.test(name)) {
       throw new SignError("MALFORMED_KEY", `key name '${name}' must not contain ':' or spaces`);
     }
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    const seed = privateKey.export({ format: "der", type: "pkcs8" }).subarray(ED25519_PKCS8_PREFIX.length);
+    const seed = privateKey
+      .export({ format: "der", type: "pkcs8" })
+      .subarray(ED25519_PKCS8_PREFIX.length);
     const pub = spkiDer(publicKey).subarray(ED25519_SPKI_PREFIX.length);
     return {
       secret: `${name}:${Buffer.concat([seed, pub]).toString("base64")}`,

@@ -87,14 +87,27 @@ function storeError(e: unknown, path: string): StoreError {
   const code = (e as { code?: string }).code ?? "";
   const msg = (e as Error).message;
   if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
-    return new StoreError("CORRUPT", `attestation store ${path} is corrupt or not a SQLite database`, { cause: e });
+    return new StoreError(
+      "CORRUPT",
+      `attestation store ${path} is corrupt or not a SQLite database`,
+      { cause: e },
+    );
   }
-  if (code === "SQLITE_FULL" || code === "ENOSPC") return new StoreError("FULL", `attestation store ${path}: disk is full`, { cause: e });
+  if (code === "SQLITE_FULL" || code === "ENOSPC")
+    return new StoreError("FULL", `attestation store ${path}: disk is full`, { cause: e });
   if (code.startsWith("SQLITE_BUSY")) {
-    return new StoreError("BUSY", `attestation store ${path} is locked by another process`, { cause: e });
+    return new StoreError("BUSY", `attestation store ${path} is locked by another process`, {
+      cause: e,
+    });
   }
-  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || ["EACCES", "ENOTDIR", "EROFS", "EPERM"].includes(code)) {
-    return new StoreError("UNWRITABLE", `cannot open attestation store ${path}: ${msg}`, { cause: e });
+  if (
+    code.startsWith("SQLITE_READONLY") ||
+    code.startsWith("SQLITE_CANTOPEN") ||
+    ["EACCES", "ENOTDIR", "EROFS", "EPERM"].includes(code)
+  ) {
+    return new StoreError("UNWRITABLE", `cannot open attestation store ${path}: ${msg}`, {
+      cause: e,
+    });
   }
   return new StoreError("CORRUPT", `attestation store ${path}: ${msg}`, { cause: e });
 }
@@ -124,21 +137,23 @@ export class AttestationStore {
   }
 
   private init(): void {
-    const appId = this.db.pragma("application_id", { simple: true }) as number;
-    if (appId === 0) {
-      const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
-      if (tables.n > 0) {
-        throw new StoreError("FOREIGN", `${this.path} is a SQLite database, but not a provenix attestation store`);
-      }
-    } else if (appId !== APPLICATION_ID) {
-      throw new StoreError("FOREIGN", `${this.path} is a SQLite database of another application`);
-    }
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("foreign_keys = ON");
-    // Create the schema once, under a write lock, so racing first runs agree.
+    // Check and create under one write lock, so racing first runs see one state.
     this.db
       .transaction(() => {
+        const appId = this.db.pragma("application_id", { simple: true }) as number;
+        if (appId === 0) {
+          const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as {
+            n: number;
+          };
+          if (tables.n > 0) {
+            throw new StoreError(
+              "FOREIGN",
+              `${this.path} is a SQLite database, but not a provenix attestation store`,
+            );
+          }
+        } else if (appId !== APPLICATION_ID) {
+          throw new StoreError("FOREIGN", `${this.path} is a SQLite database of another application`);
+        }
         const version = this.db.pragma("user_version", { simple: true }) as number;
         if (version > SCHEMA_VERSION) {
           throw new StoreError(
@@ -153,6 +168,10 @@ export class AttestationStore {
         }
       })
       .immediate();
+    // Only once the file is known to be ours: WAL lets readers and a writer overlap.
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
   }
 
   close(): void {
@@ -185,7 +204,9 @@ export class AttestationStore {
               Date.now(),
             );
           const id = Number(info.lastInsertRowid);
-          const sub = this.db.prepare("INSERT OR IGNORE INTO subjects (attestation_id, name, sha256) VALUES (?, ?, ?)");
+          const sub = this.db.prepare(
+            "INSERT OR IGNORE INTO subjects (attestation_id, name, sha256) VALUES (?, ?, ?)",
+          );
           for (const s of a.subjects) sub.run(id, s.name, s.sha256 ?? null);
           return { id, inserted: true };
         })
@@ -224,9 +245,13 @@ export class AttestationStore {
     }
     try {
       const rows = this.db
-        .prepare(`SELECT * FROM attestations ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id`)
+        .prepare(
+          `SELECT * FROM attestations ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id`,
+        )
         .all(...args) as Row[];
-      const subjects = this.db.prepare("SELECT name, sha256 FROM subjects WHERE attestation_id = ? ORDER BY name");
+      const subjects = this.db.prepare(
+        "SELECT name, sha256 FROM subjects WHERE attestation_id = ? ORDER BY name",
+      );
       return rows.map((r) => ({
         id: r.id,
         bundleSha256: r.bundle_sha256,

@@ -1,4 +1,10 @@
-export type StoreErrorCode = "CORRUPT" | "FOREIGN" | "NEWER_SCHEMA" | "UNWRITABLE" | "BUSY" | "FULL";
+export type StoreErrorCode =
+  | "CORRUPT"
+  | "FOREIGN"
+  | "NEWER_SCHEMA"
+  | "UNWRITABLE"
+  | "BUSY"
+  | "FULL";
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

@@ -37,12 +37,15 @@ export async function readNixSettings(): Promise<NixSettings> {
     runNixCommand(["show-config"]),
   ]);
   const all: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(JSON.parse(config.stdout) as Record<string, { value: unknown }>)) {
+  for (const [k, v] of Object.entries(
+    JSON.parse(config.stdout) as Record<string, { value: unknown }>,
+  )) {
     all[k] = v.value;
   }
   // Nix 2.8's JSON prints experimental-features as enum numbers; the text form has names.
   const features = /^experimental-features = (.*)$/m.exec(text.stdout);
-  if (features) all["experimental-features"] = (features[1] ?? "").split(" ").filter((f) => f !== "");
+  if (features)
+    all["experimental-features"] = (features[1] ?? "").split(" ").filter((f) => f !== "");
   const m = /(\d+\.\d+(?:\.\d+)?\S*)\s*$/.exec(version.stdout.trim());
   return { version: m?.[1] ?? version.stdout.trim(), all };
 }
@@ -83,7 +86,9 @@ export class LocalBuildHost implements BuildHost {
           sha256: createHash("sha256").update(bytes).digest("hex"),
           mediaType,
           // Nix creates the log when the build starts and closes it when it ends.
-          ...(st.birthtimeMs > 0 ? { startedOn: new Date(Math.floor(st.birthtimeMs / 1000) * 1000) } : {}),
+          ...(st.birthtimeMs > 0
+            ? { startedOn: new Date(Math.floor(st.birthtimeMs / 1000) * 1000) }
+            : {}),
           finishedOn: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
         };
       } catch {

@@ -1,6 +1,12 @@
 import { constants } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
-import { parsePublicKey, parseSecretKey, SignError, type PublicKey, type Signer } from "../sign/index.js";
+import {
+  parsePublicKey,
+  parseSecretKey,
+  SignError,
+  type PublicKey,
+  type Signer,
+} from "../sign/index.js";
 
 /** Load a signing key, refusing files that group or others can read. Errors never quote the key. */
 export async function loadSigner(path: string): Promise<Signer> {
@@ -8,7 +14,9 @@ export async function loadSigner(path: string): Promise<Signer> {
   try {
     mode = (await stat(path)).mode;
   } catch (cause) {
-    throw new SignError("KEY_FILE_UNREADABLE", `cannot read signing key ${path}: ${code(cause)}`, { cause });
+    throw new SignError("KEY_FILE_UNREADABLE", `cannot read signing key ${path}: ${code(cause)}`, {
+      cause,
+    });
   }
   if ((mode & 0o077) !== 0) {
     throw new SignError(
@@ -49,7 +57,9 @@ async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (cause) {
-    throw new SignError("KEY_FILE_UNREADABLE", `cannot read ${what} ${path}: ${code(cause)}`, { cause });
+    throw new SignError("KEY_FILE_UNREADABLE", `cannot read ${what} ${path}: ${code(cause)}`, {
+      cause,
+    });
   }
 }
 

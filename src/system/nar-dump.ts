@@ -30,7 +30,8 @@ function dumpNode(p: Buffer, sink: NarSink, buffer: Buffer): void {
       let left = st.size;
       while (left > 0) {
         const n = fs.readSync(fd, buffer, 0, Math.min(CHUNK, left), null);
-        if (n === 0) throw new NixError("NAR_UNSUPPORTED_FILE", `${p.toString()} shrank while being read`);
+        if (n === 0)
+          throw new NixError("NAR_UNSUPPORTED_FILE", `${p.toString()} shrank while being read`);
         sink(buffer.subarray(0, n));
         left -= n;
       }
@@ -44,7 +45,7 @@ function dumpNode(p: Buffer, sink: NarSink, buffer: Buffer): void {
   } else if (st.isDirectory()) {
     sink(NAR.directory);
     // NAR entries are sorted by name as raw bytes (std::map<std::string> in Nix).
-    const names = fs.readdirSync(p, { encoding: "buffer" }).sort(Buffer.compare);
+    const names = fs.readdirSync(p, { encoding: "buffer" }).sort((a, b) => Buffer.compare(a, b));
     for (const name of names) {
       sink(NAR.entryName);
       sink(narString(name));

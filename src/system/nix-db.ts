@@ -1,5 +1,12 @@
 import Database from "better-sqlite3";
-import { DEFAULT_STORE_DIR, NixError, parseNixHash, type Derivation, type NixStore, type PathInfo } from "../nix/index.js";
+import {
+  DEFAULT_STORE_DIR,
+  NixError,
+  parseNixHash,
+  type Derivation,
+  type NixStore,
+  type PathInfo,
+} from "../nix/index.js";
 import { readDerivationFile } from "./nix-cli.js";
 
 export const DEFAULT_NIX_DB = "/nix/var/nix/db/db.sqlite";
@@ -40,9 +47,13 @@ export class NixDbStore implements NixStore {
         "SELECT o.id AS id, o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON d.id = o.drv WHERE d.path = ?",
       );
     } catch (cause) {
-      throw new NixError("NIX_DB_UNREADABLE", `cannot read the Nix database ${dbPath}: ${String((cause as Error).message)}`, {
-        cause,
-      });
+      throw new NixError(
+        "NIX_DB_UNREADABLE",
+        `cannot read the Nix database ${dbPath}: ${String((cause as Error).message)}`,
+        {
+          cause,
+        },
+      );
     }
   }
 

@@ -1,6 +1,12 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { isDerivationPath, NixError, parseStorePath, toStorePath, type NixStore } from "../nix/index.js";
+import {
+  isDerivationPath,
+  NixError,
+  parseStorePath,
+  toStorePath,
+  type NixStore,
+} from "../nix/index.js";
 import { runNix } from "./exec.js";
 
 /** What a command-line argument names. */
@@ -20,15 +26,22 @@ export function classifyTarget(arg: string, storeDir: string): Target {
     const real = realpathSync(arg);
     if (real.startsWith(storeDir + "/")) return fromStorePath(toStorePath(real, storeDir).path);
     if (/\.json$/.test(arg) && statSync(real).isFile()) return { kind: "bundle", file: real };
-    if (/\.nix$/.test(arg) || statSync(real).isDirectory()) return { kind: "installable", installable: resolve(arg) };
-    throw new NixError("NOT_IN_STORE", `'${arg}' resolves to ${real}, which is outside the Nix store ${storeDir}`);
+    if (/\.nix$/.test(arg) || statSync(real).isDirectory())
+      return { kind: "installable", installable: resolve(arg) };
+    throw new NixError(
+      "NOT_IN_STORE",
+      `'${arg}' resolves to ${real}, which is outside the Nix store ${storeDir}`,
+    );
   }
   if (arg.startsWith("/")) {
     if (!arg.startsWith(storeDir + "/")) {
       throw new NixError("NOT_IN_STORE", `'${arg}' is not in the Nix store ${storeDir}`);
     }
-    const p = onDisk ? toStorePath(realpathSync(arg), storeDir).path : parseStorePath(arg, storeDir).path;
-    if (!onDisk) throw new NixError("NOT_VALID", `${p} does not exist (not built, or garbage-collected)`);
+    const p = onDisk
+      ? toStorePath(realpathSync(arg), storeDir).path
+      : parseStorePath(arg, storeDir).path;
+    if (!onDisk)
+      throw new NixError("NOT_VALID", `${p} does not exist (not built, or garbage-collected)`);
     return fromStorePath(p);
   }
   if (/[#:]/.test(arg)) return { kind: "installable", installable: arg };
@@ -44,10 +57,16 @@ export async function derivationOf(store: NixStore, outputPath: string): Promise
   const info = (await store.pathInfos([outputPath])).get(outputPath);
   if (!info) throw new NixError("NOT_VALID", `${outputPath} is not a valid store path`);
   if (!info.deriver) {
-    throw new NixError("NOT_BUILT", `${outputPath} has no deriver recorded (added to the store, not built)`);
+    throw new NixError(
+      "NOT_BUILT",
+      `${outputPath} has no deriver recorded (added to the store, not built)`,
+    );
   }
   if (!existsSync(info.deriver)) {
-    throw new NixError("NOT_VALID", `the derivation of ${outputPath}, ${info.deriver}, is gone (garbage-collected?)`);
+    throw new NixError(
+      "NOT_VALID",
+      `the derivation of ${outputPath}, ${info.deriver}, is gone (garbage-collected?)`,
+    );
   }
   return info.deriver;
 }
@@ -57,7 +76,10 @@ export async function instantiate(installable: string, attribute?: string): Prom
   if (existsSync(installable)) {
     const args = [installable, ...(attribute !== undefined ? ["-A", attribute] : [])];
     const { stdout } = await runNix("nix-instantiate", args);
-    return stdout.split("\n").filter((l) => l !== "").map((l) => l.replace(/!.*$/, ""));
+    return stdout
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => l.replace(/!.*$/, ""));
   }
   const ref = attribute !== undefined ? `${installable}.${attribute}` : installable;
   const { stdout } = await runNix("nix", [

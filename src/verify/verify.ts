@@ -1,5 +1,11 @@
 import { IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE, type Statement } from "../attest/index.js";
-import { parseBundle, preAuthEncoding, SignError, verifySignature, type PublicKey } from "../sign/index.js";
+import {
+  parseBundle,
+  preAuthEncoding,
+  SignError,
+  verifySignature,
+  type PublicKey,
+} from "../sign/index.js";
 
 // Verifying an attestation, in the order the specs ask for: DSSE protocol.md
 // ("verify before parsing"), then SLSA verifying-artifacts.md step 1 (subject,
@@ -46,7 +52,11 @@ class Checks {
   pass(name: CheckName, detail: string): void {
     this.list.push({ name, ok: true, detail });
   }
-  fail(name: CheckName, detail: string, extra: Partial<AttestationVerification> = {}): AttestationVerification {
+  fail(
+    name: CheckName,
+    detail: string,
+    extra: Partial<AttestationVerification> = {},
+  ): AttestationVerification {
     this.list.push({ name, ok: false, detail });
     return { ok: false, checks: this.list, reason: detail, ...extra };
   }
@@ -97,7 +107,10 @@ function builderId(statement: Statement): string | undefined {
 }
 
 /** Verify a Sigstore bundle's signature, then its statement, against expectations. Pure. */
-export function verifyAttestation(bundleBytes: Uint8Array, expect: Expectations): AttestationVerification {
+export function verifyAttestation(
+  bundleBytes: Uint8Array,
+  expect: Expectations,
+): AttestationVerification {
   const c = new Checks();
   let parsed;
   try {
@@ -109,27 +122,41 @@ export function verifyAttestation(bundleBytes: Uint8Array, expect: Expectations)
   const { envelope, keyHint } = parsed;
   const [sig, ...more] = envelope.signatures;
   if (sig === undefined || more.length > 0) {
-    return c.fail("bundle", `bundle must carry exactly one signature, has ${envelope.signatures.length}`);
+    return c.fail(
+      "bundle",
+      `bundle must carry exactly one signature, has ${envelope.signatures.length}`,
+    );
   }
   if (keyHint !== undefined && sig.keyid !== "" && keyHint !== sig.keyid) {
-    return c.fail("bundle", `bundle key hint '${keyHint}' differs from the DSSE keyid '${sig.keyid}'`);
+    return c.fail(
+      "bundle",
+      `bundle key hint '${keyHint}' differs from the DSSE keyid '${sig.keyid}'`,
+    );
   }
   c.pass("bundle", `Sigstore bundle ${parsed.mediaType} with one DSSE signature`);
 
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
-    return c.fail("payloadType", `payloadType is '${envelope.payloadType}', expected '${IN_TOTO_PAYLOAD_TYPE}'`);
+    return c.fail(
+      "payloadType",
+      `payloadType is '${envelope.payloadType}', expected '${IN_TOTO_PAYLOAD_TYPE}'`,
+    );
   }
   c.pass("payloadType", IN_TOTO_PAYLOAD_TYPE);
 
   // The keyid is unauthenticated (DSSE): it only orders the keys we try.
   const hint = sig.keyid || keyHint || "";
-  const keys = [...expect.trustedKeys].sort((a, b) => Number(b.keyid === hint) - Number(a.keyid === hint));
+  const keys = [...expect.trustedKeys].sort(
+    (a, b) => Number(b.keyid === hint) - Number(a.keyid === hint),
+  );
   if (keys.length === 0) return c.fail("signature", "no trusted keys were given");
   const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
   const signer = keys.find((k) => verifySignature(k, pae, sig.sig));
   if (!signer) {
     const named = hint ? ` (signed as '${hint}')` : "";
-    return c.fail("signature", `signature does not verify with any of ${keys.length} trusted key(s)${named}`);
+    return c.fail(
+      "signature",
+      `signature does not verify with any of ${keys.length} trusted key(s)${named}`,
+    );
   }
   c.pass("signature", `signed by trusted key '${signer.keyid}' (${signer.algorithm})`);
 
@@ -140,12 +167,17 @@ export function verifyAttestation(bundleBytes: Uint8Array, expect: Expectations)
     return c.fail("statement", `payload is not valid JSON: ${(e as Error).message}`, { signer });
   }
   if (!isStatement(statement)) {
-    return c.fail("statement", "payload is not an in-toto statement (needs _type, subject, predicateType)", {
-      signer,
-    });
+    return c.fail(
+      "statement",
+      "payload is not an in-toto statement (needs _type, subject, predicateType)",
+      {
+        signer,
+      },
+    );
   }
-  if (statement._type !== STATEMENT_TYPE) {
-    return c.fail("statement", `statement _type is '${String(statement._type)}', expected '${STATEMENT_TYPE}'`, {
+  const type: string = statement._type;
+  if (type !== STATEMENT_TYPE) {
+    return c.fail("statement", `statement _type is '${type}', expected '${STATEMENT_TYPE}'`, {
       signer,
     });
   }
@@ -169,7 +201,11 @@ export function verifyAttestation(bundleBytes: Uint8Array, expect: Expectations)
     }
     if (!named.some((s) => s.digest?.sha256 === sha256)) {
       const attested = named.map((s) => s.digest?.sha256 ?? "none").join(", ");
-      return c.fail("subject", `subject digest mismatch for ${name}: attested sha256 ${attested}, actual ${sha256}`, found);
+      return c.fail(
+        "subject",
+        `subject digest mismatch for ${name}: attested sha256 ${attested}, actual ${sha256}`,
+        found,
+      );
     }
     c.pass("subject", `${name} sha256:${sha256}`);
   }
@@ -177,7 +213,11 @@ export function verifyAttestation(bundleBytes: Uint8Array, expect: Expectations)
   const id = builderId(statement);
   if (expect.builderIds && expect.builderIds.length > 0) {
     if (id === undefined || !expect.builderIds.includes(id)) {
-      return c.fail("builder", `builder.id '${id ?? "none"}' is not one of the expected builders`, found);
+      return c.fail(
+        "builder",
+        `builder.id '${id ?? "none"}' is not one of the expected builders`,
+        found,
+      );
     }
     c.pass("builder", id);
   } else if (id !== undefined) {

@@ -20,7 +20,10 @@ import { build, drvOutputs, instantiate, run, useTestNix } from "../helpers/nix.
 
 useTestNix();
 
-const options = { builderId: "https://provenix.dev/builders/test/v1", provenixVersion: "0.0.0-test" };
+const options = {
+  builderId: "https://provenix.dev/builders/test/v1",
+  provenixVersion: "0.0.0-test",
+};
 
 function narSha256(path: string): string {
   return parseNixHash(run("nix-store", ["--query", "--hash", path]).trim()).hex;
@@ -37,25 +40,45 @@ test("provenance of a real build with a chain of inputs, fixed-output sources an
 
   assert.equal(st._type, STATEMENT_TYPE);
   assert.equal(st.predicateType, SLSA_PROVENANCE_V1);
-  assert.deepEqual(st.subject, [{ name: outs.out, digest: { sha256: narSha256(outs.out as string) }, annotations: { "nix.output": "out" } }]);
+  assert.deepEqual(st.subject, [
+    {
+      name: outs.out,
+      digest: { sha256: narSha256(outs.out as string) },
+      annotations: { "nix.output": "out" },
+    },
+  ]);
 
   const def = st.predicate?.buildDefinition;
   assert.equal(def?.buildType, NIX_DERIVATION_BUILD_TYPE);
   assert.deepEqual(def?.externalParameters, { derivation: drvPath, outputs: ["out"] });
-  assert.equal(def?.internalParameters?.nixVersion, run("nix", ["--version"]).trim().split(" ").at(-1));
-  assert.equal(def?.internalParameters?.system, run("nix", ["eval", "--raw", "--impure", "--expr", "builtins.currentSystem"]));
+  assert.equal(
+    def?.internalParameters?.nixVersion,
+    run("nix", ["--version"]).trim().split(" ").at(-1),
+  );
+  assert.equal(
+    def?.internalParameters?.system,
+    run("nix", ["eval", "--raw", "--impure", "--expr", "builtins.currentSystem"]),
+  );
   assert.equal(def?.internalParameters?.settings.sandbox, false);
   assert.deepEqual(def?.internalParameters?.settings.substituters, []);
 
   // resolvedDependencies: the .drv, every input source, every input-derivation output used.
-  const deps = new Map((def?.resolvedDependencies ?? []).map((d) => [d.name, d] as [string, ResourceDescriptor]));
-  const drvJson = JSON.parse(run("nix", ["show-derivation", drvPath])) as Record<string, { inputSrcs: string[]; inputDrvs: Record<string, string[]> }>;
+  const deps = new Map(
+    (def?.resolvedDependencies ?? []).map((d) => [d.name, d] as [string, ResourceDescriptor]),
+  );
+  const drvJson = JSON.parse(run("nix", ["show-derivation", drvPath])) as Record<
+    string,
+    { inputSrcs: string[]; inputDrvs: Record<string, string[]> }
+  >;
   const expectedInputs = [
     ...(drvJson[drvPath]?.inputSrcs ?? []),
-    ...Object.entries(drvJson[drvPath]?.inputDrvs ?? {}).flatMap(([d, names]) => names.map((n) => drvOutputs(d)[n] as string)),
+    ...Object.entries(drvJson[drvPath]?.inputDrvs ?? {}).flatMap(([d, names]) =>
+      names.map((n) => drvOutputs(d)[n] as string),
+    ),
   ];
   assert.deepEqual([...deps.keys()].sort(), [drvPath, ...expectedInputs].sort());
-  for (const p of [drvPath, ...expectedInputs]) assert.equal(deps.get(p)?.digest?.sha256, narSha256(p), p);
+  for (const p of [drvPath, ...expectedInputs])
+    assert.equal(deps.get(p)?.digest?.sha256, narSha256(p), p);
   assert.equal(deps.get(drvPath)?.annotations?.["nix.kind"], "derivation");
 
   const srcDirDrv = instantiate("srcDir");
@@ -78,16 +101,30 @@ test("provenance of a real build with a chain of inputs, fixed-output sources an
   // runDetails: builder, timing from the registration time and the build log.
   const run_ = st.predicate?.runDetails;
   assert.equal(run_?.builder.id, options.builderId);
-  const info = JSON.parse(run("nix", ["path-info", "--json", outs.out as string])) as { registrationTime: number }[];
-  assert.equal(run_?.metadata?.finishedOn, new Date((info[0]?.registrationTime ?? 0) * 1000).toISOString().replace(".000", ""));
+  const info = JSON.parse(run("nix", ["path-info", "--json", outs.out as string])) as {
+    registrationTime: number;
+  }[];
+  assert.equal(
+    run_?.metadata?.finishedOn,
+    new Date((info[0]?.registrationTime ?? 0) * 1000).toISOString().replace(".000", ""),
+  );
   const logFile = `/nix/var/log/nix/drvs/${drvPath.slice(11, 13)}/${drvPath.slice(13)}.bz2`;
   assert.deepEqual(run_?.byproducts, [
-    { name: "build-log", uri: "file://" + logFile, digest: { sha256: createHash("sha256").update(readFileSync(logFile)).digest("hex") }, mediaType: "application/x-bzip2" },
+    {
+      name: "build-log",
+      uri: "file://" + logFile,
+      digest: { sha256: createHash("sha256").update(readFileSync(logFile)).digest("hex") },
+      mediaType: "application/x-bzip2",
+    },
   ]);
-  assert.ok(run_?.metadata?.startedOn && run_.metadata.startedOn <= (run_.metadata.finishedOn ?? ""));
+  assert.ok(
+    run_?.metadata?.startedOn && run_.metadata.startedOn <= (run_.metadata.finishedOn ?? ""),
+  );
 
   // Deterministic: the same inputs give the same bytes, through either store adapter.
-  const again = buildProvenance(await gatherBuildFacts(new NixCliStore(), new LocalBuildHost(), drvPath, options));
+  const again = buildProvenance(
+    await gatherBuildFacts(new NixCliStore(), new LocalBuildHost(), drvPath, options),
+  );
   assert.ok(serializeStatement(again).equals(serializeStatement(st)));
   db.close();
 });
@@ -96,29 +133,54 @@ test("every output of a multi-output derivation is a subject; structured attrs b
   build("multi");
   const drvPath = instantiate("multi");
   const outs = drvOutputs(drvPath);
-  const host: BuildHost = { nixInfo: () => Promise.resolve({ version: "2.8.0", settings: {} }), buildLog: () => Promise.resolve(undefined) };
+  const host: BuildHost = {
+    nixInfo: () => Promise.resolve({ version: "2.8.0", settings: {} }),
+    buildLog: () => Promise.resolve(undefined),
+  };
   const st = buildProvenance(await gatherBuildFacts(new NixCliStore(), host, drvPath, options));
   assert.deepEqual(
     st.subject.map((s) => [s.annotations?.["nix.output"], s.name, s.digest?.sha256]),
-    ["doc", "dev", "out"].map((n) => [n, outs[n], narSha256(outs[n] as string)]).sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+    ["doc", "dev", "out"]
+      .map((n) => [n, outs[n], narSha256(outs[n] as string)])
+      .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
   );
   assert.equal(st.predicate?.runDetails.byproducts, undefined, "no log, no byproduct");
 
   build("structured");
   const sd = instantiate("structured");
-  const s2 = buildProvenance(await gatherBuildFacts(new NixCliStore(), host, sd, { ...options, installable: "./builds.nix", attribute: "structured" }));
-  assert.deepEqual(s2.predicate?.buildDefinition.externalParameters, { derivation: sd, installable: "./builds.nix", attribute: "structured", outputs: ["out"] });
+  const s2 = buildProvenance(
+    await gatherBuildFacts(new NixCliStore(), host, sd, {
+      ...options,
+      installable: "./builds.nix",
+      attribute: "structured",
+    }),
+  );
+  assert.deepEqual(s2.predicate?.buildDefinition.externalParameters, {
+    derivation: sd,
+    installable: "./builds.nix",
+    attribute: "structured",
+    outputs: ["out"],
+  });
 });
 
 test("an output that is not built, or an unknown output name, is a NOT_BUILT error", async () => {
   const drvPath = instantiate("app", `unbuilt-${Date.now()}`);
-  await assert.rejects(gatherBuildFacts(new NixCliStore(), new LocalBuildHost(), drvPath, options), {
-    code: "NOT_BUILT",
-    message: /output 'out' of .* is not built/,
-  });
+  await assert.rejects(
+    gatherBuildFacts(new NixCliStore(), new LocalBuildHost(), drvPath, options),
+    {
+      code: "NOT_BUILT",
+      message: /output 'out' of .* is not built/,
+    },
+  );
   build("multi");
-  await assert.rejects(gatherBuildFacts(new NixCliStore(), new LocalBuildHost(), instantiate("multi"), { ...options, outputs: ["bin"] }), {
-    code: "NOT_BUILT",
-    message: /has no output 'bin'/,
-  });
+  await assert.rejects(
+    gatherBuildFacts(new NixCliStore(), new LocalBuildHost(), instantiate("multi"), {
+      ...options,
+      outputs: ["bin"],
+    }),
+    {
+      code: "NOT_BUILT",
+      message: /has no output 'bin'/,
+    },
+  );
 });

@@ -3,7 +3,13 @@ import { chmodSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parsePublicKey } from "../../src/sign/index.js";
-import { cliHome, isOneLineError, provenix, provenixAsync, type CliResult } from "../helpers/cli.js";
+import {
+  cliHome,
+  isOneLineError,
+  provenix,
+  provenixAsync,
+  type CliResult,
+} from "../helpers/cli.js";
 import { BUILDS, build, instantiate, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
@@ -23,30 +29,61 @@ function fails(r: CliResult, code: number, message: RegExp): void {
 test("keygen, attest ./result, verify, show, export, and the exported bundle verifies with sigstore-js", () => {
   const env = cliHome();
   const dir = tempDir();
-  const key = JSON.parse(ok(provenix(["keygen", "--json"], env), "keygen").stdout) as { secretKey: string; publicKey: string; public: string };
-  assert.equal((Number(run("stat", ["-c", "%a", key.secretKey]))), 600);
+  const key = JSON.parse(ok(provenix(["keygen", "--json"], env), "keygen").stdout) as {
+    secretKey: string;
+    publicKey: string;
+    public: string;
+  };
+  assert.equal(Number(run("stat", ["-c", "%a", key.secretKey])), 600);
   const [out] = build("app");
   symlinkSync(out as string, join(dir, "result"));
 
-  const attested = JSON.parse(ok(provenix(["attest", "--json", "./result"], env, dir), "attest").stdout) as { derivation: string; subjects: { name: string; sha256: string }[]; attestation: { inserted: boolean } }[];
+  const attested = JSON.parse(
+    ok(provenix(["attest", "--json", "./result"], env, dir), "attest").stdout,
+  ) as {
+    derivation: string;
+    subjects: { name: string; sha256: string }[];
+    attestation: { inserted: boolean };
+  }[];
   assert.equal(attested[0]?.derivation, instantiate("app"));
   assert.equal(attested[0]?.subjects[0]?.name, out);
   assert.equal(attested[0]?.attestation.inserted, true);
-  const again = JSON.parse(ok(provenix(["attest", "--json", "./result"], env, dir), "attest again").stdout) as { attestation: { inserted: boolean } }[];
+  const again = JSON.parse(
+    ok(provenix(["attest", "--json", "./result"], env, dir), "attest again").stdout,
+  ) as { attestation: { inserted: boolean } }[];
   assert.equal(again[0]?.attestation.inserted, false, "attesting twice stores once");
 
   const v = ok(provenix(["verify", "./result"], env, dir), "verify");
   assert.match(v.stdout, /^PASS \/nix\/store\/.*-app-3\.0$/m);
-  for (const check of ["bundle", "payloadType", "signature", "statement", "predicateType", "subject", "builder"]) {
+  for (const check of [
+    "bundle",
+    "payloadType",
+    "signature",
+    "statement",
+    "predicateType",
+    "subject",
+    "builder",
+  ]) {
     assert.match(v.stdout, new RegExp(`ok +${check} `), check);
   }
   assert.match(v.stdout, /recomputed from disk/);
-  const vj = JSON.parse(ok(provenix(["verify", "--json", out as string], env), "verify --json").stdout) as { ok: boolean; sha256: string }[];
+  const vj = JSON.parse(
+    ok(provenix(["verify", "--json", out as string], env), "verify --json").stdout,
+  ) as { ok: boolean; sha256: string }[];
   assert.equal(vj[0]?.ok, true);
 
-  const shown = JSON.parse(ok(provenix(["show", "--json", "./result"], env, dir), "show").stdout) as { attestations: { statement: { predicate: { buildDefinition: { externalParameters: { derivation: string } } } } }[] };
+  const shown = JSON.parse(
+    ok(provenix(["show", "--json", "./result"], env, dir), "show").stdout,
+  ) as {
+    attestations: {
+      statement: { predicate: { buildDefinition: { externalParameters: { derivation: string } } } };
+    }[];
+  };
   assert.equal(shown.attestations.length, 1);
-  assert.equal(shown.attestations[0]?.statement.predicate.buildDefinition.externalParameters.derivation, instantiate("app"));
+  assert.equal(
+    shown.attestations[0]?.statement.predicate.buildDefinition.externalParameters.derivation,
+    instantiate("app"),
+  );
 
   const bundleFile = join(dir, "app.sigstore.json");
   ok(provenix(["export", "./result", "-o", bundleFile], env, dir), "export");
@@ -54,11 +91,20 @@ test("keygen, attest ./result, verify, show, export, and the exported bundle ver
   const vb = ok(provenix(["verify", bundleFile], env), "verify bundle");
   assert.match(vb.stdout, /matches the NAR on disk/);
 
-  const jsonl = ok(provenix(["export", "--format", "intoto-jsonl", "./result"], env, dir), "export jsonl").stdout;
+  const jsonl = ok(
+    provenix(["export", "--format", "intoto-jsonl", "./result"], env, dir),
+    "export jsonl",
+  ).stdout;
   const lines = jsonl.trim().split("\n");
   assert.equal(lines.length, 1);
-  const envelope = JSON.parse(lines[0] as string) as { payloadType: string; payload: string; signatures: unknown[] };
-  const bundle = JSON.parse(readFileSync(bundleFile, "utf8")) as { dsseEnvelope: { payload: string } };
+  const envelope = JSON.parse(lines[0] as string) as {
+    payloadType: string;
+    payload: string;
+    signatures: unknown[];
+  };
+  const bundle = JSON.parse(readFileSync(bundleFile, "utf8")) as {
+    dsseEnvelope: { payload: string };
+  };
   assert.equal(envelope.payload, bundle.dsseEnvelope.payload);
   assert.equal(envelope.payloadType, "application/vnd.in-toto+json");
 });
@@ -72,17 +118,33 @@ test("attest a .drv, an installable with --build -A, and with PEM keys; multiple
     const salt = `cli-${format}-${Date.now()}`;
     const file = join(dir, `${format}.nix`);
     writeFileSync(file, `import ${BUILDS} { salt = "${salt}"; }`);
-    const r = JSON.parse(ok(provenix(["attest", "--json", "--build", "--key", keyFile, file, "-A", "multi"], env), "attest --build").stdout) as { derivation: string; subjects: { name: string }[] }[];
+    const r = JSON.parse(
+      ok(
+        provenix(["attest", "--json", "--build", "--key", keyFile, file, "-A", "multi"], env),
+        "attest --build",
+      ).stdout,
+    ) as { derivation: string; subjects: { name: string }[] }[];
     assert.equal(r[0]?.derivation, run("nix-instantiate", [file, "-A", "multi"]).trim());
     assert.equal(r[0]?.subjects.length, 3);
     const pub = keyFile.replace(/\.key$/, ".pub");
-    const v = ok(provenix(["verify", "--key", pub, ...(r[0]?.subjects.map((s) => s.name) ?? [])], env), "verify outputs");
+    const v = ok(
+      provenix(["verify", "--key", pub, ...(r[0]?.subjects.map((s) => s.name) ?? [])], env),
+      "verify outputs",
+    );
     assert.equal(v.stdout.match(/^PASS /gm)?.length, 3);
     // The same build, attested again: the same statement and key, so nothing new is stored.
-    const d = JSON.parse(ok(provenix(["attest", "--json", "--key", keyFile, file, "-A", "multi"], env), "attest again").stdout) as { attestation: { inserted: boolean } }[];
+    const d = JSON.parse(
+      ok(provenix(["attest", "--json", "--key", keyFile, file, "-A", "multi"], env), "attest again")
+        .stdout,
+    ) as { attestation: { inserted: boolean } }[];
     assert.equal(d[0]?.attestation.inserted, false);
     // The .drv on its own is another statement (no installable), so it is new.
-    const e = JSON.parse(ok(provenix(["attest", "--json", "--key", keyFile, r[0]?.derivation ?? ""], env), "attest drv").stdout) as { attestation: { inserted: boolean } }[];
+    const e = JSON.parse(
+      ok(
+        provenix(["attest", "--json", "--key", keyFile, r[0]?.derivation ?? ""], env),
+        "attest drv",
+      ).stdout,
+    ) as { attestation: { inserted: boolean } }[];
     assert.equal(e[0]?.attestation.inserted, true);
   }
 });
@@ -93,9 +155,21 @@ test("bad input: one-line errors and documented exit codes, nothing written", ()
   ok(provenix(["keygen"], env), "keygen");
   fails(provenix(["attest", "./result"], env, dir), 3, /does not exist/);
   fails(provenix(["attest", "/nix/store/abc"], env), 3, /hash part/);
-  fails(provenix(["attest", "/etc/hostname"], env), 3, /outside the Nix store|not in the Nix store/);
-  fails(provenix(["attest", "/nix/store/00000000000000000000000000000000-gone"], env), 3, /does not exist/);
-  fails(provenix(["attest", instantiate("app", `never-built-${Date.now()}`)], env), 3, /is not built/);
+  fails(
+    provenix(["attest", "/etc/hostname"], env),
+    3,
+    /outside the Nix store|not in the Nix store/,
+  );
+  fails(
+    provenix(["attest", "/nix/store/00000000000000000000000000000000-gone"], env),
+    3,
+    /does not exist/,
+  );
+  fails(
+    provenix(["attest", instantiate("app", `never-built-${Date.now()}`)], env),
+    3,
+    /is not built/,
+  );
 
   // A truncated .drv in the store (Nix itself refuses to add a malformed one, so damage a real one).
   const drv = instantiate("escapes", `truncated-${Date.now()}`);
@@ -111,11 +185,19 @@ test("bad input: one-line errors and documented exit codes, nothing written", ()
   fails(provenix(["attest"], env), 2, /missing target/);
 
   const noKey = cliHome();
-  fails(provenix(["attest", build("app")[0] as string], noKey), 2, /no signing key .* 'provenix keygen'/);
+  fails(
+    provenix(["attest", build("app")[0] as string], noKey),
+    2,
+    /no signing key .* 'provenix keygen'/,
+  );
   const keyFile = join(dir, "open.key");
   ok(provenix(["keygen", "--out", keyFile], noKey), "keygen");
   chmodSync(keyFile, 0o644);
-  fails(provenix(["attest", "--key", keyFile, build("app")[0] as string], noKey), 4, /readable by group or others/);
+  fails(
+    provenix(["attest", "--key", keyFile, build("app")[0] as string], noKey),
+    4,
+    /readable by group or others/,
+  );
 
   const corrupt = join(dir, "corrupt.db");
   writeFileSync(corrupt, "garbage ".repeat(1000));
@@ -125,7 +207,11 @@ test("bad input: one-line errors and documented exit codes, nothing written", ()
 
   const badConfig = join(dir, "config.json");
   writeFileSync(badConfig, '{"stor": "x"}');
-  fails(provenix(["verify", "--config", badConfig, "/nix/store/x"], env), 2, /unknown setting 'stor'/);
+  fails(
+    provenix(["verify", "--config", badConfig, "/nix/store/x"], env),
+    2,
+    /unknown setting 'stor'/,
+  );
 });
 
 test("verify explains each failure: wrong key, tampered bundle, contents changed on disk, no provenance", () => {
@@ -142,17 +228,48 @@ test("verify explains each failure: wrong key, tampered bundle, contents changed
   const other = join(dir, "other.key");
   ok(provenix(["keygen", "--out", other, "--name", "other-1"], env), "keygen other");
   const cfg = join(dir, "cfg.json");
-  writeFileSync(cfg, JSON.stringify({ trustedKeys: [other.replace(/\.key$/, ".pub")], useNixTrustedKeys: false }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({ trustedKeys: [other.replace(/\.key$/, ".pub")], useNixTrustedKeys: false }),
+  );
   const wrong = provenix(["verify", "--config", cfg, out as string], env);
   assert.equal(wrong.code, 1);
-  assert.match(wrong.stdout, /FAIL .*\n[\s\S]*reason: signature does not verify with any of 1 trusted key/);
+  assert.match(
+    wrong.stdout,
+    /FAIL .*\n[\s\S]*reason: signature does not verify with any of 1 trusted key/,
+  );
 
-  const bundle = JSON.parse(readFileSync(bundleFile, "utf8")) as { dsseEnvelope: { payload: string; payloadType: string; signatures: { sig: string; keyid: string }[] } };
+  const bundle = JSON.parse(readFileSync(bundleFile, "utf8")) as {
+    dsseEnvelope: {
+      payload: string;
+      payloadType: string;
+      signatures: { sig: string; keyid: string }[];
+    };
+  };
   const tampered: [string, (b: typeof bundle) => void, RegExp][] = [
-    ["payload", (b) => (b.dsseEnvelope.payload = Buffer.from(Buffer.from(b.dsseEnvelope.payload, "base64").toString().replace("escapes", "escapez")).toString("base64")), /signature does not verify/],
-    ["signature", (b) => (b.dsseEnvelope.signatures[0]!.sig = Buffer.alloc(64, 1).toString("base64")), /signature does not verify/],
-    ["payloadType", (b) => (b.dsseEnvelope.payloadType = "text/plain"), /payloadType is 'text\/plain'/],
-    ["keyid", (b) => (b.dsseEnvelope.signatures[0]!.keyid = "mallory-1"), /differs from the DSSE keyid/],
+    [
+      "payload",
+      (b) =>
+        (b.dsseEnvelope.payload = Buffer.from(
+          Buffer.from(b.dsseEnvelope.payload, "base64").toString().replace("escapes", "escapez"),
+        ).toString("base64")),
+      /signature does not verify/,
+    ],
+    [
+      "signature",
+      (b) => (b.dsseEnvelope.signatures[0]!.sig = Buffer.alloc(64, 1).toString("base64")),
+      /signature does not verify/,
+    ],
+    [
+      "payloadType",
+      (b) => (b.dsseEnvelope.payloadType = "text/plain"),
+      /payloadType is 'text\/plain'/,
+    ],
+    [
+      "keyid",
+      (b) => (b.dsseEnvelope.signatures[0]!.keyid = "mallory-1"),
+      /differs from the DSSE keyid/,
+    ],
   ];
   for (const [what, f, reason] of tampered) {
     const copy = structuredClone(bundle);
@@ -187,10 +304,14 @@ test("several provenix processes attest into one store at once", async () => {
   const env = cliHome();
   ok(provenix(["keygen"], env), "keygen");
   const salt = `parallel-${Date.now()}`;
-  const outs = ["app", "multi", "structured", "tree", "escapes"].map((a) => build(a, salt)[0] as string);
+  const outs = ["app", "multi", "structured", "tree", "escapes"].map(
+    (a) => build(a, salt)[0] as string,
+  );
   const results = await Promise.all(outs.map((o) => provenixAsync(["attest", "--json", o], env)));
   for (const r of results) ok(r, "parallel attest");
-  const ids = results.map((r) => (JSON.parse(r.stdout) as { attestation: { id: number } }[])[0]?.attestation.id);
+  const ids = results.map(
+    (r) => (JSON.parse(r.stdout) as { attestation: { id: number } }[])[0]?.attestation.id,
+  );
   assert.equal(new Set(ids).size, outs.length);
   for (const o of outs) ok(provenix(["verify", o], env), `verify ${o}`);
 });

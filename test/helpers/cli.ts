@@ -22,7 +22,8 @@ export function cliHome(): NodeJS.ProcessEnv {
 
 function clean(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = { ...env };
-  for (const k of ["PROVENIX_KEY", "PROVENIX_STORE", "PROVENIX_CONFIG"]) if (out[k] === "") delete out[k];
+  for (const k of ["PROVENIX_KEY", "PROVENIX_STORE", "PROVENIX_CONFIG"])
+    if (out[k] === "") delete out[k];
   return out;
 }
 
@@ -38,7 +39,9 @@ export function provenix(args: string[], env: NodeJS.ProcessEnv, cwd?: string): 
 
 export function provenixAsync(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, "bin", "provenix.js"), ...args], { env: clean(env) });
+    const child = spawn(process.execPath, [join(ROOT, "bin", "provenix.js"), ...args], {
+      env: clean(env),
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

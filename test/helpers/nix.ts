@@ -29,7 +29,12 @@ export function useTestNix(): void {
 }
 
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
-  return execFileSync(cmd, args, { encoding: "utf8", env, maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "pipe"] });
+  return execFileSync(cmd, args, {
+    encoding: "utf8",
+    env,
+    maxBuffer: 1 << 30,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 export function nixCmd(...args: string[]): string {

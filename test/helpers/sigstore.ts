@@ -15,11 +15,16 @@ export function sigstoreVerify(bundleBytes: Uint8Array, key: PublicKey): void {
   const keys = {
     [key.keyid]: {
       rawBytes: spkiDer(key.key),
-      keyDetails: key.algorithm === "ed25519" ? 7 /* PKIX_ED25519 */ : 5 /* PKIX_ECDSA_P256_SHA_256 */,
+      keyDetails:
+        key.algorithm === "ed25519" ? 7 /* PKIX_ED25519 */ : 5 /* PKIX_ECDSA_P256_SHA_256 */,
     },
   };
-  const material = toTrustMaterial(trustedRoot as never, keys as never);
-  const verifier = new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
+  const material = toTrustMaterial(trustedRoot, keys);
+  const verifier = new Verifier(material, {
+    tlogThreshold: 0,
+    ctlogThreshold: 0,
+    timestampThreshold: 0,
+  });
   const bundle = bundleFromJSON(JSON.parse(Buffer.from(bundleBytes).toString("utf8")));
   verifier.verify(toSignedEntity(bundle));
 }

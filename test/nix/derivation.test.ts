@@ -42,27 +42,42 @@ test("every .drv of a real 2,000-derivation closure round-trips byte for byte an
 test("fixture derivations: multiple outputs, fixed outputs, structured attrs, escapes, inputs", () => {
   const attrs = ["app", "multi", "structured", "escapes", "tree", "srcFlat", "srcDir"];
   const drvs = attrs.map((a) => instantiate(a));
-  roundTripAndCompare(run("nix-store", ["--query", "--requisites", ...drvs]).split("\n").filter((l) => l.endsWith(".drv")));
+  roundTripAndCompare(
+    run("nix-store", ["--query", "--requisites", ...drvs])
+      .split("\n")
+      .filter((l) => l.endsWith(".drv")),
+  );
 
-  const [app, multi, structured, escapes, , srcFlat, srcDir] = drvs.map((p) => parseDerivation(readFileSync(p, "utf8"))) as Derivation[];
-  assert.deepEqual(multi?.outputs.map(([n, o]) => [n, o.kind]), [
-    ["dev", "inputAddressed"],
-    ["doc", "inputAddressed"],
-    ["out", "inputAddressed"],
-  ]);
+  const [app, multi, structured, escapes, , srcFlat, srcDir] = drvs.map(
+    (p): Derivation => parseDerivation(readFileSync(p, "utf8")),
+  );
+  assert.deepEqual(
+    multi?.outputs.map(([n, o]) => [n, o.kind]),
+    [
+      ["dev", "inputAddressed"],
+      ["doc", "inputAddressed"],
+      ["out", "inputAddressed"],
+    ],
+  );
   const flat = srcFlat?.outputs[0]?.[1];
   assert.equal(flat?.kind, "caFixed");
   assert.ok(flat?.kind === "caFixed" && flat.method === "flat" && flat.hashAlgo === "sha256");
   const rec = srcDir?.outputs[0]?.[1];
   assert.ok(rec?.kind === "caFixed" && rec.method === "nar");
   assert.deepEqual(fetchUrls(srcFlat as Derivation), ["https://example.org/hello-src.txt"]);
-  assert.deepEqual(fetchUrls(srcDir as Derivation), ["https://a.example/x.tar", "https://b.example/x.tar"]);
+  assert.deepEqual(fetchUrls(srcDir as Derivation), [
+    "https://a.example/x.tar",
+    "https://b.example/x.tar",
+  ]);
   assert.equal(app?.inputDrvs.length, 2, "libB and srcDir");
   assert.ok(app?.inputSrcs.some((s) => s.endsWith("-input.txt")));
   const sa = structuredAttrs(structured as Derivation);
   assert.deepEqual(sa?.nested, { list: [1, 2, "three"], flag: true });
   assert.equal(sa?.greeting, 'hi "there"\n\ttabbed\\');
-  assert.equal(escapes?.env.find(([k]) => k === "weird")?.[1], 'line1\nline2\r\t"quoted" back\\slash');
+  assert.equal(
+    escapes?.env.find(([k]) => k === "weird")?.[1],
+    'line1\nline2\r\t"quoted" back\\slash',
+  );
 });
 
 test("content-addressed kinds: floating, deferred, impure (real Nix), and text hashing", () => {
@@ -85,7 +100,13 @@ test("malformed and truncated derivations fail with a clear MALFORMED_DERIVATION
   const text = readFileSync(instantiate("app"), "utf8");
   // Every proper prefix of a real .drv is truncated input: each must be refused.
   for (let i = 0; i < text.length; i += 7) {
-    assert.throws(() => parseDerivation(text.slice(0, i), "x.drv"), (e) => e instanceof NixError && e.code === "MALFORMED_DERIVATION" && e.message.startsWith("x.drv: expected"));
+    assert.throws(
+      () => parseDerivation(text.slice(0, i), "x.drv"),
+      (e) =>
+        e instanceof NixError &&
+        e.code === "MALFORMED_DERIVATION" &&
+        e.message.startsWith("x.drv: expected"),
+    );
   }
   const bad: [string, RegExp][] = [
     ["", /expected 'Derive\('/],
@@ -98,6 +119,9 @@ test("malformed and truncated derivations fail with a clear MALFORMED_DERIVATION
     ['Derive([],[],[],"s\\', /closing '"'/],
     ['Derive([],[],[],"s\\n', /closing '"'/],
   ];
-  for (const [input, msg] of bad) assert.throws(() => parseDerivation(input), { code: "MALFORMED_DERIVATION", message: msg });
-  assert.throws(() => parseDerivation('DrvWithVersion("xp-dyn-drv",[])'), { code: "UNSUPPORTED_DERIVATION" });
+  for (const [input, msg] of bad)
+    assert.throws(() => parseDerivation(input), { code: "MALFORMED_DERIVATION", message: msg });
+  assert.throws(() => parseDerivation('DrvWithVersion("xp-dyn-drv",[])'), {
+    code: "UNSUPPORTED_DERIVATION",
+  });
 });

@@ -21,7 +21,15 @@ test("NAR bytes equal nix-store --dump for every kind of node", () => {
   const [tree] = build("tree");
   const [multi] = build("multi");
   const [app] = build("app");
-  for (const p of [multi, app, `${tree}/a`, `${tree}/a/exe`, `${tree}/a/b/empty`, `${tree}/a/link`, `${tree}/empty-dir`] as string[]) {
+  for (const p of [
+    multi,
+    app,
+    `${tree}/a`,
+    `${tree}/a/exe`,
+    `${tree}/a/b/empty`,
+    `${tree}/a/link`,
+    `${tree}/empty-dir`,
+  ] as string[]) {
     const chunks: Buffer[] = [];
     dumpNar(p, (c) => chunks.push(Buffer.from(c)));
     const ours = Buffer.concat(chunks);
@@ -31,7 +39,9 @@ test("NAR bytes equal nix-store --dump for every kind of node", () => {
 });
 
 test("streaming NAR sha256 equals nix-store --query --hash (regular, executable, empty, symlinks, dirs, 50 MB file)", () => {
-  const paths = ["tree", "app", "multi", "structured", "srcDir", "srcFlat"].flatMap((a) => build(a));
+  const paths = ["tree", "app", "multi", "structured", "srcDir", "srcFlat"].flatMap((a) =>
+    build(a),
+  );
   for (const p of paths) {
     const { sha256, size } = hashNar(p);
     assert.equal(sha256Base32(sha256), nixHash(p), p);
@@ -42,15 +52,33 @@ test("streaming NAR sha256 equals nix-store --query --hash (regular, executable,
 
 test("NAR sha256 of a path outside the store equals nix hash path", () => {
   const dir = tempDir();
-  execFileSync("sh", ["-c", `mkdir -p ${dir}/x/y && printf abc > ${dir}/x/y/f && ln -s y ${dir}/x/l && printf z > ${dir}/x/é`]);
-  const expected = run("nix", ["hash", "path", "--type", "sha256", "--base16", join(dir, "x")]).trim();
+  execFileSync("sh", [
+    "-c",
+    `mkdir -p ${dir}/x/y && printf abc > ${dir}/x/y/f && ln -s y ${dir}/x/l && printf z > ${dir}/x/é`,
+  ]);
+  const expected = run("nix", [
+    "hash",
+    "path",
+    "--type",
+    "sha256",
+    "--base16",
+    join(dir, "x"),
+  ]).trim();
   assert.equal(hashNar(join(dir, "x")).sha256, expected);
-  assert.equal(hashNar(join(dir, "x")).sha256, createHash("sha256").update(execFileSync("nix-store", ["--dump", join(dir, "x")])).digest("hex"));
+  assert.equal(
+    hashNar(join(dir, "x")).sha256,
+    createHash("sha256")
+      .update(execFileSync("nix-store", ["--dump", join(dir, "x")]))
+      .digest("hex"),
+  );
 });
 
 test("files that cannot be in a NAR, and missing paths, give clear errors", () => {
   const dir = tempDir();
   mkfifoSync(join(dir, "fifo"));
   assert.throws(() => hashNar(dir), { code: "NAR_UNSUPPORTED_FILE", message: /fifo is neither/ });
-  assert.throws(() => hashNar(join(dir, "missing")), { code: "NOT_VALID", message: /does not exist/ });
+  assert.throws(() => hashNar(join(dir, "missing")), {
+    code: "NOT_VALID",
+    message: /does not exist/,
+  });
 });

@@ -31,7 +31,8 @@ test("invalid store paths are rejected with the reason", () => {
     [`/nix/store/${h}-${"n".repeat(212)}`, "INVALID_STORE_PATH", /invalid name/],
     [`/nix/store/${h}-x/bin`, "INVALID_STORE_PATH", /inside a store path/],
   ];
-  for (const [p, code, msg] of cases) assert.throws(() => parseStorePath(p), { code, message: msg }, p);
+  for (const [p, code, msg] of cases)
+    assert.throws(() => parseStorePath(p), { code, message: msg }, p);
   assert.equal(isStorePath(`/nix/store/${h}-${"n".repeat(211)}`), true);
   assert.equal(toStorePath(`/nix/store/${h}-x/bin/sh`).path, `/nix/store/${h}-x`);
 });
@@ -47,9 +48,22 @@ test("the name rules agree with Nix: names Nix accepts parse, names it refuses d
 });
 
 test("parseDrvName splits like builtins.parseDrvName", () => {
-  const names = ["hello-2.12.1", "perl-DBI-1.643", "nix", "foo-bar", "openssl-3.0.1-dev", "a-1b", "x-"];
+  const names = [
+    "hello-2.12.1",
+    "perl-DBI-1.643",
+    "nix",
+    "foo-bar",
+    "openssl-3.0.1-dev",
+    "a-1b",
+    "x-",
+  ];
   const expected = JSON.parse(
-    nixCmd("eval", "--json", "--expr", `map builtins.parseDrvName ${JSON.stringify(names).replace(/,/g, " ")}`),
+    nixCmd(
+      "eval",
+      "--json",
+      "--expr",
+      `map builtins.parseDrvName ${JSON.stringify(names).replace(/,/g, " ")}`,
+    ),
   ) as { name: string; version: string }[];
   assert.deepEqual(names.map(parseDrvName), expected);
 });

@@ -18,7 +18,11 @@ test("the nix CLI and Nix database adapters answer the same", async () => {
     assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
     for (const [p, info] of a) {
       const other = b.get(p);
-      assert.deepEqual({ ...other, references: [...(other?.references ?? [])].sort() }, { ...info, references: [...info.references].sort() }, p);
+      assert.deepEqual(
+        { ...other, references: [...(other?.references ?? [])].sort() },
+        { ...info, references: [...info.references].sort() },
+        p,
+      );
     }
     const app = a.get(outs[0] as string);
     assert.equal(app?.ultimate, true);
@@ -27,7 +31,13 @@ test("the nix CLI and Nix database adapters answer the same", async () => {
 
     const closureCli = await cli.closure(drvs);
     assert.deepEqual(await db.closure(drvs), closureCli);
-    assert.deepEqual(closureCli, run("nix-store", ["-qR", ...drvs]).trim().split("\n").sort());
+    assert.deepEqual(
+      closureCli,
+      run("nix-store", ["-qR", ...drvs])
+        .trim()
+        .split("\n")
+        .sort(),
+    );
 
     for (const d of drvs) {
       const expected = drvOutputs(d);

@@ -37,7 +37,10 @@ test("PAE matches the DSSE spec's test vector", () => {
 function nixKeyPair(name: string): { secret: string; public: string } {
   const dir = tempDir();
   run("nix-store", ["--generate-binary-cache-key", name, join(dir, "sk"), join(dir, "pk")]);
-  return { secret: readFileSync(join(dir, "sk"), "utf8"), public: readFileSync(join(dir, "pk"), "utf8") };
+  return {
+    secret: readFileSync(join(dir, "sk"), "utf8"),
+    public: readFileSync(join(dir, "pk"), "utf8"),
+  };
 }
 
 test("Nix keys from nix-store --generate-binary-cache-key sign and verify; our keygen makes keys Nix uses", () => {
@@ -54,9 +57,25 @@ test("Nix keys from nix-store --generate-binary-cache-key sign and verify; our k
   const ours = generateKeyPair("nix", "provenix-test-1");
   const dir = tempDir();
   writeFileSync(join(dir, "sk"), ours.secret);
-  const [out] = run("nix-build", [join(process.cwd(), "test/fixtures/builds.nix"), "-A", "escapes", "--no-out-link"]).trim().split("\n");
+  const [out] = run("nix-build", [
+    join(process.cwd(), "test/fixtures/builds.nix"),
+    "-A",
+    "escapes",
+    "--no-out-link",
+  ])
+    .trim()
+    .split("\n");
   run("nix", ["store", "sign", "--key-file", join(dir, "sk"), out as string]);
-  const verified = run("nix", ["store", "verify", "--no-contents", "--trusted-public-keys", ours.public, "--sigs-needed", "1", out as string]);
+  const verified = run("nix", [
+    "store",
+    "verify",
+    "--no-contents",
+    "--trusted-public-keys",
+    ours.public,
+    "--sigs-needed",
+    "1",
+    out as string,
+  ]);
   assert.equal(verified, "");
 });
 
@@ -67,7 +86,9 @@ test("malformed keys are refused without echoing the secret", () => {
   const [name, b64] = pair.secret.trim().split(":") as [string, string];
   const bytes = Buffer.from(b64, "base64");
   bytes[40] = (bytes[40] as number) ^ 1; // public half no longer matches the seed
-  assert.throws(() => parseNixSecretKey(`${name}:${bytes.toString("base64")}`), { code: "KEY_MISMATCH" });
+  assert.throws(() => parseNixSecretKey(`${name}:${bytes.toString("base64")}`), {
+    code: "KEY_MISMATCH",
+  });
   const secretPem = generateKeyPair("pem-p256", "x").secret;
   const broken = secretPem.replace(/[A-Za-z]{20}/, "!!!!");
   try {
@@ -84,7 +105,11 @@ function parsePemPrivateKeyOrThrow(text: string): Signer {
 }
 
 const statement = Buffer.from(
-  JSON.stringify({ _type: "https://in-toto.io/Statement/v1", subject: [{ name: "x", digest: { sha256: "00".repeat(32) } }], predicateType: "https://example/p" }),
+  JSON.stringify({
+    _type: "https://in-toto.io/Statement/v1",
+    subject: [{ name: "x", digest: { sha256: "00".repeat(32) } }],
+    predicateType: "https://example/p",
+  }),
 );
 
 for (const format of ["nix", "pem-ed25519", "pem-p256"] as const) {
@@ -97,7 +122,11 @@ for (const format of ["nix", "pem-ed25519", "pem-p256"] as const) {
     const json = JSON.parse(bytes.toString()) as {
       mediaType: string;
       verificationMaterial: { publicKey: { hint: string } };
-      dsseEnvelope: { payload: string; payloadType: string; signatures: { keyid: string; sig: string }[] };
+      dsseEnvelope: {
+        payload: string;
+        payloadType: string;
+        signatures: { keyid: string; sig: string }[];
+      };
     };
     assert.equal(json.mediaType, "application/vnd.dev.sigstore.bundle.v0.3+json");
     assert.equal(json.verificationMaterial.publicKey.hint, json.dsseEnvelope.signatures[0]?.keyid);
@@ -114,25 +143,64 @@ for (const format of ["nix", "pem-ed25519", "pem-p256"] as const) {
     const otherKey = parsePublicKey(generateKeyPair(format, "other-1").public);
     // [what, tampered bundle, our reason, whether sigstore-js must reject it too]
     const cases: [string, Buffer, RegExp, boolean][] = [
-      ["payload", tamper((j) => (j.dsseEnvelope.payload = Buffer.from(statement.toString().replace('"x"', '"y"')).toString("base64"))), /signature does not verify/, true],
-      ["signature", tamper((j) => {
-        const s = Buffer.from(j.dsseEnvelope.signatures[0]?.sig ?? "", "base64");
-        s[s.length - 5] = (s[s.length - 5] as number) ^ 0x10;
-        (j.dsseEnvelope.signatures[0] as { sig: string }).sig = s.toString("base64");
-      }), /signature does not verify/, true],
-      ["payloadType", tamper((j) => (j.dsseEnvelope.payloadType = "application/json")), /payloadType is 'application\/json'/, true],
-      ["keyid", tamper((j) => ((j.dsseEnvelope.signatures[0] as { keyid: string }).keyid = "someone-else")), /differs from the DSSE keyid/, false],
-      ["hint", tamper((j) => (j.verificationMaterial.publicKey.hint = "someone-else")), /differs from the DSSE keyid/, true],
+      [
+        "payload",
+        tamper(
+          (j) =>
+            (j.dsseEnvelope.payload = Buffer.from(
+              statement.toString().replace('"x"', '"y"'),
+            ).toString("base64")),
+        ),
+        /signature does not verify/,
+        true,
+      ],
+      [
+        "signature",
+        tamper((j) => {
+          const s = Buffer.from(j.dsseEnvelope.signatures[0]?.sig ?? "", "base64");
+          s[s.length - 5] = (s[s.length - 5] as number) ^ 0x10;
+          (j.dsseEnvelope.signatures[0] as { sig: string }).sig = s.toString("base64");
+        }),
+        /signature does not verify/,
+        true,
+      ],
+      [
+        "payloadType",
+        tamper((j) => (j.dsseEnvelope.payloadType = "application/json")),
+        /payloadType is 'application\/json'/,
+        true,
+      ],
+      [
+        "keyid",
+        tamper((j) => ((j.dsseEnvelope.signatures[0] as { keyid: string }).keyid = "someone-else")),
+        /differs from the DSSE keyid/,
+        false,
+      ],
+      [
+        "hint",
+        tamper((j) => (j.verificationMaterial.publicKey.hint = "someone-else")),
+        /differs from the DSSE keyid/,
+        true,
+      ],
     ];
     for (const [what, tampered, reason, sigstoreRejects] of cases) {
       // The DSSE keyid is unauthenticated, so sigstore-js ignores it; the bundle spec
       // says the hint MUST equal it, so we refuse a mismatch.
-      if (sigstoreRejects) assert.throws(() => sigstoreVerify(tampered, pub), Error, `sigstore must reject tampered ${what}`);
+      if (sigstoreRejects)
+        assert.throws(
+          () => sigstoreVerify(tampered, pub),
+          Error,
+          `sigstore must reject tampered ${what}`,
+        );
       const ours = verifyAttestation(tampered, { trustedKeys: [pub] });
       assert.equal(ours.ok, false, what);
       assert.match(ours.reason ?? "", reason, what);
     }
-    assert.throws(() => sigstoreVerify(bytes, { ...otherKey, keyid: pub.keyid }), Error, "wrong key");
+    assert.throws(
+      () => sigstoreVerify(bytes, { ...otherKey, keyid: pub.keyid }),
+      Error,
+      "wrong key",
+    );
     const wrong = verifyAttestation(bytes, { trustedKeys: [otherKey] });
     assert.match(wrong.reason ?? "", /does not verify with any of 1 trusted key/);
     assert.match(verifyAttestation(bytes, { trustedKeys: [] }).reason ?? "", /no trusted keys/);
@@ -140,12 +208,20 @@ for (const format of ["nix", "pem-ed25519", "pem-p256"] as const) {
 }
 
 test("parseBundle refuses what is not a DSSE Sigstore bundle", () => {
-  assert.throws(() => parseBundle(Buffer.from("{not json")), { code: "MALFORMED_BUNDLE", message: /not valid JSON/ });
-  assert.throws(() => parseBundle(Buffer.from("[]")), { code: "MALFORMED_BUNDLE", message: /not a JSON object/ });
+  assert.throws(() => parseBundle(Buffer.from("{not json")), {
+    code: "MALFORMED_BUNDLE",
+    message: /not valid JSON/,
+  });
+  assert.throws(() => parseBundle(Buffer.from("[]")), {
+    code: "MALFORMED_BUNDLE",
+    message: /not a JSON object/,
+  });
   assert.throws(() => parseBundle(Buffer.from('{"mediaType":"x"}')), { code: "MALFORMED_BUNDLE" });
   const signer = parseSecretKey(generateKeyPair("nix", "t-1").secret);
   const good = signBundle(statement, IN_TOTO_PAYLOAD_TYPE, signer);
-  assert.throws(() => parseBundle(good.subarray(0, good.length - 10)), { code: "MALFORMED_BUNDLE" });
+  assert.throws(() => parseBundle(good.subarray(0, good.length - 10)), {
+    code: "MALFORMED_BUNDLE",
+  });
 });
 
 test("key files: secret keys readable by group or others are refused; keys load from files", async () => {
@@ -155,7 +231,10 @@ test("key files: secret keys readable by group or others are refused; keys load 
   const signer = await loadSigner(join(dir, "k.key"));
   assert.equal(signer.publicKey.keyid, "file-test-1");
   assert.equal((await loadPublicKeys(join(dir, "k.pub")))[0]?.keyid, "file-test-1");
-  await assert.rejects(writeKeyPair(join(dir, "k.key"), join(dir, "k2.pub"), pair), /already exists/);
+  await assert.rejects(
+    writeKeyPair(join(dir, "k.key"), join(dir, "k2.pub"), pair),
+    /already exists/,
+  );
   for (const mode of [0o640, 0o604, 0o644]) {
     chmodSync(join(dir, "k.key"), mode);
     await assert.rejects(loadSigner(join(dir, "k.key")), (e: Error & { code?: string }) => {

@@ -27,7 +27,12 @@ test("stores exact bytes, indexes by subject, digest, derivation, predicate, bui
   assert.deepEqual(store.put(a), { id: first.id, inserted: false });
   assert.equal(store.put(attestation(2, "other-key")).inserted, true);
   store.put(attestation(3));
-  const [got] = store.find({ subjectName: "/nix/store/s2", builderId: "b", predicateType: "https://slsa.dev/provenance/v1", keyid: undefined } as never);
+  const [got] = store.find({
+    subjectName: "/nix/store/s2",
+    builderId: "b",
+    predicateType: "https://slsa.dev/provenance/v1",
+    keyid: undefined,
+  } as never);
   assert.ok(got?.bundle.equals(a.bundle));
   assert.equal(store.find({ subjectSha256: "2".padStart(64, "0") }).length, 2);
   assert.equal(store.find({ derivation: "/nix/store/d3.drv" }).length, 1);
@@ -50,11 +55,17 @@ test("several processes writing at once: every row lands once, none corrupt", as
       store.put({ bundle: payload, payload, keyid: "k", predicateType: "p", subjects: [{ name: "/nix/store/s" + n }] });
     }
     store.close();`;
-  const workers = Array.from({ length: 6 }, (_, w) =>
-    new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, ["--input-type=module", "-e", script, path, String(w)], { stdio: "inherit" });
-      child.on("exit", (code) => resolve(code ?? -1));
-    }),
+  const workers = Array.from(
+    { length: 6 },
+    (_, w) =>
+      new Promise<number>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ["--input-type=module", "-e", script, path, String(w)],
+          { stdio: "inherit" },
+        );
+        child.on("exit", (code) => resolve(code ?? -1));
+      }),
   );
   assert.deepEqual(await Promise.all(workers), [0, 0, 0, 0, 0, 0]);
   const store = AttestationStore.open(path);
@@ -69,13 +80,19 @@ test("a corrupt, foreign, or newer file gives a clear error and is left untouche
   const dir = tempDir();
   const garbage = join(dir, "garbage.db");
   writeFileSync(garbage, "this is not a database at all, just text ".repeat(200));
-  assert.throws(() => AttestationStore.open(garbage), { code: "CORRUPT", message: /corrupt or not a SQLite database/ });
+  assert.throws(() => AttestationStore.open(garbage), {
+    code: "CORRUPT",
+    message: /corrupt or not a SQLite database/,
+  });
 
   const foreign = join(dir, "foreign.db");
   const f = new Database(foreign);
   f.exec("CREATE TABLE t (x)");
   f.close();
-  assert.throws(() => AttestationStore.open(foreign), { code: "FOREIGN", message: /not a provenix attestation store/ });
+  assert.throws(() => AttestationStore.open(foreign), {
+    code: "FOREIGN",
+    message: /not a provenix attestation store/,
+  });
 
   const good = join(dir, "good.db");
   AttestationStore.open(good).close();
@@ -96,5 +113,8 @@ test("a corrupt, foreign, or newer file gives a clear error and is left untouche
 test("an unwritable location is a clear UNWRITABLE error", () => {
   const file = join(tempDir(), "plain-file");
   writeFileSync(file, "x");
-  assert.throws(() => AttestationStore.open(join(file, "sub", "a.db")), { code: "UNWRITABLE", message: /plain-file\/sub\/a.db/ });
+  assert.throws(() => AttestationStore.open(join(file, "sub", "a.db")), {
+    code: "UNWRITABLE",
+    message: /plain-file\/sub\/a.db/,
+  });
 });

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what provenix and its tests need on Debian: Nix (nix-bin), then the npm
+# packages, then builds. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v nix-build >/dev/null 2>&1 || need_apt+=(nix-bin)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci (better-sqlite3 compiles from source: about a minute)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
