@@ -32,17 +32,30 @@ export interface GatherOptions {
   attribute?: string;
 }
 
-/** Reads derivations once per run, however many builds share them. */
+/**
+ * Reads each derivation, and the outputs of each input derivation, once per run,
+ * however many builds share them. For one run only: outputs appear as builds finish.
+ */
 export class DerivationCache {
-  private readonly cache = new Map<string, Promise<Derivation>>();
+  private readonly derivations = new Map<string, Promise<Derivation>>();
+  private readonly outputs = new Map<string, Promise<Map<string, string>>>();
   constructor(private readonly store: NixStore) {}
   get(drvPath: string): Promise<Derivation> {
-    let d = this.cache.get(drvPath);
+    let d = this.derivations.get(drvPath);
     if (!d) {
       d = this.store.readDerivation(drvPath);
-      this.cache.set(drvPath, d);
+      this.derivations.set(drvPath, d);
     }
     return d;
+  }
+  /** Realised outputs of an input derivation (already built, so they do not change). */
+  inputOutputs(drvPath: string): Promise<Map<string, string>> {
+    let o = this.outputs.get(drvPath);
+    if (!o) {
+      o = this.store.derivationOutputs(drvPath);
+      this.outputs.set(drvPath, o);
+    }
+    return o;
   }
 }
 
@@ -92,7 +105,7 @@ export async function gatherBuildFacts(
   }));
   for (const [inputDrvPath, names] of derivation.inputDrvs) {
     const inputDrv = await derivations.get(inputDrvPath);
-    const inputOutputs = await store.derivationOutputs(inputDrvPath);
+    const inputOutputs = await derivations.inputOutputs(inputDrvPath);
     const fixedOutput = fixedOutputFacts(inputDrv);
     for (const output of names) {
       const path = inputOutputs.get(output);

@@ -152,7 +152,10 @@ export class AttestationStore {
             );
           }
         } else if (appId !== APPLICATION_ID) {
-          throw new StoreError("FOREIGN", `${this.path} is a SQLite database of another application`);
+          throw new StoreError(
+            "FOREIGN",
+            `${this.path} is a SQLite database of another application`,
+          );
         }
         const version = this.db.pragma("user_version", { simple: true }) as number;
         if (version > SCHEMA_VERSION) {
@@ -178,36 +181,49 @@ export class AttestationStore {
     this.db.close();
   }
 
+  private statements?: {
+    existing: Database.Statement<[string, string], { id: number }>;
+    insert: Database.Statement<unknown[]>;
+    insertSubject: Database.Statement<[number, string, string | null]>;
+  };
+
+  private get writes(): NonNullable<AttestationStore["statements"]> {
+    this.statements ??= {
+      existing: this.db.prepare(
+        "SELECT id FROM attestations WHERE payload_sha256 = ? AND keyid = ?",
+      ),
+      insert: this.db.prepare(
+        `INSERT INTO attestations (bundle_sha256, payload_sha256, keyid, bundle, predicate_type, builder_id, derivation, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertSubject: this.db.prepare(
+        "INSERT OR IGNORE INTO subjects (attestation_id, name, sha256) VALUES (?, ?, ?)",
+      ),
+    };
+    return this.statements;
+  }
+
   /** Store an attestation; the same statement signed by the same key is kept once. */
   put(a: NewAttestation): { id: number; inserted: boolean } {
     try {
+      const w = this.writes;
       return this.db
         .transaction(() => {
           const payloadSha = sha256(a.payload);
-          const existing = this.db
-            .prepare("SELECT id FROM attestations WHERE payload_sha256 = ? AND keyid = ?")
-            .get(payloadSha, a.keyid) as { id: number } | undefined;
+          const existing = w.existing.get(payloadSha, a.keyid);
           if (existing) return { id: existing.id, inserted: false };
-          const info = this.db
-            .prepare(
-              `INSERT INTO attestations (bundle_sha256, payload_sha256, keyid, bundle, predicate_type, builder_id, derivation, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-            )
-            .run(
-              sha256(a.bundle),
-              payloadSha,
-              a.keyid,
-              a.bundle,
-              a.predicateType,
-              a.builderId ?? null,
-              a.derivation ?? null,
-              Date.now(),
-            );
-          const id = Number(info.lastInsertRowid);
-          const sub = this.db.prepare(
-            "INSERT OR IGNORE INTO subjects (attestation_id, name, sha256) VALUES (?, ?, ?)",
+          const info = w.insert.run(
+            sha256(a.bundle),
+            payloadSha,
+            a.keyid,
+            a.bundle,
+            a.predicateType,
+            a.builderId ?? null,
+            a.derivation ?? null,
+            Date.now(),
           );
-          for (const s of a.subjects) sub.run(id, s.name, s.sha256 ?? null);
+          const id = Number(info.lastInsertRowid);
+          for (const s of a.subjects) w.insertSubject.run(id, s.name, s.sha256 ?? null);
           return { id, inserted: true };
         })
         .immediate();

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BuildHost, BuildLog } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
@@ -72,7 +72,7 @@ export class LocalBuildHost implements BuildHost {
   }
 
   /** libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2]. */
-  async buildLog(drvPath: string): Promise<BuildLog | undefined> {
+  buildLog(drvPath: string): Promise<BuildLog | undefined> {
     const base = basename(drvPath);
     for (const [suffix, mediaType] of [
       [".bz2", "application/x-bzip2"],
@@ -80,8 +80,9 @@ export class LocalBuildHost implements BuildHost {
     ] as const) {
       const file = join(this.logDir, "drvs", base.slice(0, 2), base.slice(2) + suffix);
       try {
-        const [bytes, st] = await Promise.all([readFile(file), stat(file)]);
-        return {
+        const st = statSync(file);
+        const bytes = readFileSync(file);
+        return Promise.resolve({
           uri: "file://" + file,
           sha256: createHash("sha256").update(bytes).digest("hex"),
           mediaType,
@@ -90,11 +91,11 @@ export class LocalBuildHost implements BuildHost {
             ? { startedOn: new Date(Math.floor(st.birthtimeMs / 1000) * 1000) }
             : {}),
           finishedOn: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
-        };
+        });
       } catch {
         continue;
       }
     }
-    return undefined;
+    return Promise.resolve(undefined);
   }
 }

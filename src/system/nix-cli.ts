@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import {
   DEFAULT_STORE_DIR,
   isDerivationPath,
@@ -13,10 +13,14 @@ import {
 import { runNix, runNixCommand } from "./exec.js";
 
 /** Reads a `.drv` file from the store; malformed files become NixErrors. */
-export async function readDerivationFile(drvPath: string): Promise<Derivation> {
-  let text: string;
+export function readDerivationFile(drvPath: string): Promise<Derivation> {
+  // Synchronous read inside: a .drv is a few KB and a thread-pool round trip costs more.
+  return new Promise((resolve) => resolve(parseDerivation(readDrvText(drvPath), drvPath)));
+}
+
+function readDrvText(drvPath: string): string {
   try {
-    text = await readFile(drvPath, "utf8");
+    return readFileSync(drvPath, "utf8");
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new NixError(
@@ -27,7 +31,6 @@ export async function readDerivationFile(drvPath: string): Promise<Derivation> {
       { cause },
     );
   }
-  return parseDerivation(text, drvPath);
 }
 
 interface PathInfoJson {
