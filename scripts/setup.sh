@@ -9,7 +9,9 @@ command -v nix-build >/dev/null 2>&1 || need_apt+=(nix-bin)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# Tests check our signatures with an independent implementation: Python's securesystemslib.
+/usr/bin/python3 -c "import securesystemslib.signer, nacl" >/dev/null 2>&1 ||
+  need_apt+=(python3 python3-securesystemslib python3-nacl python3-cryptography)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
