@@ -6,6 +6,7 @@ import {
   serializeStatement,
   SLSA_PROVENANCE_V1,
   type BuildHost,
+  type FlakeSource,
   type SlsaProvenance,
   type Statement,
 } from "../attest/index.js";
@@ -26,6 +27,7 @@ export interface AttestContext {
 export interface AttestOptions {
   readonly installable?: string;
   readonly attribute?: string;
+  readonly flake?: FlakeSource;
   readonly outputs?: readonly string[];
 }
 

@@ -6,7 +6,13 @@ import {
   type NixStore,
   type PathInfo,
 } from "../nix/index.js";
-import type { BuildFacts, BuiltOutput, FixedOutputFacts, ResolvedInput } from "./provenance.js";
+import type {
+  BuildFacts,
+  BuiltOutput,
+  FixedOutputFacts,
+  FlakeSource,
+  ResolvedInput,
+} from "./provenance.js";
 
 /** A build log as Nix keeps it, and the times it tells. */
 export interface BuildLog {
@@ -30,6 +36,7 @@ export interface GatherOptions {
   outputs?: readonly string[];
   installable?: string;
   attribute?: string;
+  flake?: FlakeSource;
 }
 
 /**
@@ -151,6 +158,7 @@ export async function gatherBuildFacts(
     provenixVersion: options.provenixVersion,
     ...(options.installable !== undefined ? { installable: options.installable } : {}),
     ...(options.attribute !== undefined ? { attribute: options.attribute } : {}),
+    ...(options.flake ? { flake: options.flake } : {}),
     ...(log?.startedOn ? { startedOn: log.startedOn } : {}),
     ...(finishedOn ? { finishedOn } : {}),
     ...(log ? { buildLog: { uri: log.uri, sha256: log.sha256, mediaType: log.mediaType } } : {}),

@@ -66,6 +66,15 @@ export type ResolvedInput =
       fixedOutput?: FixedOutputFacts;
     };
 
+export interface FlakeSource {
+  /** The locked flake URL (`nix flake metadata`'s `url`). */
+  url: string;
+  /** The store path of the flake's source tree. */
+  path: string;
+  /** Hex sha256 of the source tree's NAR (the lock's narHash). */
+  narHash: string;
+}
+
 export interface BuiltOutput {
   name: string;
   path: string;
@@ -86,6 +95,8 @@ export interface BuildFacts {
   provenixVersion: string;
   installable?: string;
   attribute?: string;
+  /** The locked flake the installable came from: its URL and the NAR sha256 of its source. */
+  flake?: FlakeSource;
   startedOn?: Date;
   finishedOn?: Date;
   buildLog?: { uri: string; sha256: string; mediaType: string };
@@ -143,6 +154,16 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
       mediaType: "application/vnd.nixos.derivation",
       annotations: { "nix.kind": "derivation" },
     },
+    ...(facts.flake
+      ? [
+          {
+            name: facts.flake.path,
+            uri: facts.flake.url,
+            digest: { sha256: facts.flake.narHash },
+            annotations: { "nix.kind": "flake" },
+          },
+        ]
+      : []),
     ...facts.inputs.map(dependency).sort(byName),
   ];
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ParseArgsConfig } from "node:util";
-import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
+import { SLSA_PROVENANCE_V1, type FlakeSource } from "../attest/index.js";
 import { attestDerivation, type AttestResult } from "../app/attest.js";
 import {
   verifyBundle,
@@ -62,7 +62,7 @@ async function derivationsFor(
   ctx: Context,
   arg: string,
   opts: { build: boolean; attribute?: string },
-): Promise<{ drvPath: string; outputs?: string[]; installable?: string }[]> {
+): Promise<{ drvPath: string; outputs?: string[]; installable?: string; flake?: FlakeSource }[]> {
   const t = classifyTarget(arg, ctx.nix.storeDir);
   switch (t.kind) {
     case "output": {
@@ -74,9 +74,13 @@ async function derivationsFor(
       if (opts.build) await realise([t.drvPath]);
       return [{ drvPath: t.drvPath }];
     case "installable": {
-      const drvs = await instantiate(t.installable, opts.attribute);
-      if (opts.build) await realise(drvs);
-      return drvs.map((drvPath) => ({ drvPath, installable: t.installable }));
+      const { drvPaths, flake } = await instantiate(t.installable, opts.attribute);
+      if (opts.build) await realise(drvPaths);
+      return drvPaths.map((drvPath) => ({
+        drvPath,
+        installable: t.installable,
+        ...(flake ? { flake } : {}),
+      }));
     }
     case "bundle":
       throw new CliError(
@@ -159,6 +163,7 @@ Options:
             ...(d.installable !== undefined ? { installable: d.installable } : {}),
             ...(attribute !== undefined && d.installable !== undefined ? { attribute } : {}),
             ...(outputs ? { outputs } : {}),
+            ...(d.flake ? { flake: d.flake } : {}),
           },
         );
         results.push(r);

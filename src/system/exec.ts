@@ -16,6 +16,15 @@ export function nixErrorLine(stderr: string): string {
   return error ?? lines.at(-1) ?? "no error output";
 }
 
+/** The first word of a Nix command line that names what it does (`eval`, `--realise`). */
+function subcommand(args: readonly string[]): string {
+  const shown = args.filter(
+    (a, i) =>
+      a !== "--extra-experimental-features" && args[i - 1] !== "--extra-experimental-features",
+  );
+  return shown[0] ?? "";
+}
+
 /** Run a Nix program; failures become one-line NixErrors. */
 export function runNix(
   program: string,
@@ -41,7 +50,7 @@ export function runNix(
             reject(
               new NixError(
                 "NIX_COMMAND_FAILED",
-                `${program} ${args[0] ?? ""} failed: ${nixErrorLine(stderr)}`,
+                `${[program, subcommand(args)].join(" ").trim()} failed: ${nixErrorLine(stderr)}`,
                 { cause: error },
               ),
             );

@@ -1,8 +1,10 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import type { FlakeSource } from "../attest/index.js";
 import {
   isDerivationPath,
   NixError,
+  parseNixHash,
   parseStorePath,
   toStorePath,
   type NixStore,
@@ -71,25 +73,44 @@ export async function derivationOf(store: NixStore, outputPath: string): Promise
   return info.deriver;
 }
 
-/** Evaluate an installable to derivation paths (`nix-instantiate`, or `nix eval` for flakes). */
-export async function instantiate(installable: string, attribute?: string): Promise<string[]> {
+const FLAKES = ["--extra-experimental-features", "nix-command flakes"];
+
+/**
+ * Evaluate an installable to derivation paths: `nix-instantiate` for a .nix file,
+ * `nix eval` for a flake reference (with the locked flake it came from).
+ */
+export async function instantiate(
+  installable: string,
+  attribute?: string,
+): Promise<{ drvPaths: string[]; flake?: FlakeSource }> {
   if (existsSync(installable)) {
     const args = [installable, ...(attribute !== undefined ? ["-A", attribute] : [])];
     const { stdout } = await runNix("nix-instantiate", args);
-    return stdout
+    const drvPaths = stdout
       .split("\n")
       .filter((l) => l !== "")
       .map((l) => l.replace(/!.*$/, ""));
+    return { drvPaths };
   }
   const ref = attribute !== undefined ? `${installable}.${attribute}` : installable;
-  const { stdout } = await runNix("nix", [
-    "--extra-experimental-features",
-    "nix-command flakes",
-    "eval",
-    "--raw",
-    `${ref}.drvPath`,
+  const [{ stdout }, flake] = await Promise.all([
+    runNix("nix", [...FLAKES, "eval", "--raw", `${ref}.drvPath`]),
+    flakeSource(installable.replace(/#.*$/, "")),
   ]);
-  return [stdout.trim()];
+  return { drvPaths: [stdout.trim()], flake };
+}
+
+/** The locked source of a flake (`nix flake metadata`): URL, store path, NAR hash. */
+export async function flakeSource(flakeRef: string): Promise<FlakeSource> {
+  const { stdout } = await runNix("nix", [...FLAKES, "flake", "metadata", "--json", flakeRef]);
+  const m = JSON.parse(stdout) as { url?: string; path?: string; locked?: { narHash?: string } };
+  if (!m.url || !m.path || !m.locked?.narHash) {
+    throw new NixError(
+      "NIX_COMMAND_FAILED",
+      `nix flake metadata gave no locked source for ${flakeRef}`,
+    );
+  }
+  return { url: m.url, path: m.path, narHash: parseNixHash(m.locked.narHash, "sha256").hex };
 }
 
 /** Build derivations (all outputs). */

@@ -10,7 +10,7 @@ import {
   provenixAsync,
   type CliResult,
 } from "../helpers/cli.js";
-import { BUILDS, build, instantiate, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { BUILDS, FIXTURES, build, instantiate, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
 useTestNix();
@@ -324,4 +324,112 @@ test("--help for provenix and each command documents usage and exit codes", () =
     assert.match(ok(provenix([c, "--help"], env), c).stdout, new RegExp(`Usage: provenix ${c}`));
   }
   assert.equal(provenix([], env).code, 2);
+});
+
+test("a flake installable: externalParameters name it, resolvedDependencies pin its locked source", () => {
+  const env = cliHome();
+  ok(provenix(["keygen"], env), "keygen");
+  const dir = tempDir();
+  const salt = `flake-${Date.now()}`;
+  // Flakes evaluate purely: the flake carries its own copy of the fixtures.
+  for (const f of ["builds.nix", "input.txt"])
+    writeFileSync(join(dir, f), readFileSync(join(FIXTURES, f)));
+  const system = run("nix", ["eval", "--raw", "--impure", "--expr", "builtins.currentSystem"]);
+  writeFileSync(
+    join(dir, "flake.nix"),
+    `{ outputs = { self }: { packages.${system}.multi = (import ./builds.nix { salt = "${salt}"; system = "${system}"; }).multi; }; }`,
+  );
+  const ref = `path:${dir}#packages.${system}.multi`;
+  const r = JSON.parse(
+    ok(provenix(["attest", "--json", "--build", ref], env), "attest flake").stdout,
+  ) as { subjects: { name: string }[] }[];
+  const shown = JSON.parse(
+    ok(provenix(["show", "--json", r[0]?.subjects[0]?.name ?? ""], env), "show").stdout,
+  ) as {
+    attestations: {
+      statement: {
+        predicate: {
+          buildDefinition: {
+            externalParameters: Record<string, unknown>;
+            resolvedDependencies: {
+              name: string;
+              uri?: string;
+              digest: { sha256: string };
+              annotations: Record<string, unknown>;
+            }[];
+          };
+        };
+      };
+    }[];
+  };
+  const def = shown.attestations[0]?.statement.predicate.buildDefinition;
+  assert.equal(def?.externalParameters.installable, ref);
+  const flake = def?.resolvedDependencies.find((d) => d.annotations["nix.kind"] === "flake");
+  const meta = JSON.parse(
+    run("nix", [
+      "--extra-experimental-features",
+      "nix-command flakes",
+      "flake",
+      "metadata",
+      "--json",
+      `path:${dir}`,
+    ]),
+  ) as { path: string; url: string };
+  assert.equal(flake?.name, meta.path);
+  assert.equal(flake?.uri, meta.url);
+  assert.equal(
+    flake?.digest.sha256,
+    run("nix", ["hash", "path", "--base16", "--type", "sha256", meta.path]).trim(),
+  );
+});
+
+test("store location: --store beats PROVENIX_STORE beats the config file beats the XDG default", () => {
+  const env = cliHome();
+  ok(provenix(["keygen"], env), "keygen");
+  const dir = tempDir();
+  const [out] = build("escapes");
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify({ store: join(dir, "from-config.db") }));
+  const where = (args: string[], e: NodeJS.ProcessEnv) =>
+    (
+      JSON.parse(
+        ok(provenix(["attest", "--json", ...args, out as string], e), "attest").stdout,
+      ) as { attestation: { store: string } }[]
+    )[0]?.attestation.store;
+  assert.equal(where([], env), join(env.XDG_DATA_HOME as string, "provenix", "attestations.db"));
+  assert.equal(where(["--config", config], env), join(dir, "from-config.db"));
+  assert.equal(
+    where(["--config", config], { ...env, PROVENIX_STORE: join(dir, "from-env.db") }),
+    join(dir, "from-env.db"),
+  );
+  assert.equal(
+    where(["--config", config, "--store", join(dir, "flag.db")], {
+      ...env,
+      PROVENIX_STORE: join(dir, "from-env.db"),
+    }),
+    join(dir, "flag.db"),
+  );
+});
+
+test("verify --builder-id accepts only the expected builder", () => {
+  const env = cliHome();
+  ok(provenix(["keygen"], env), "keygen");
+  const [out] = build("escapes");
+  ok(
+    provenix(["attest", "--builder-id", "https://ci.example/builders/a", out as string], env),
+    "attest",
+  );
+  ok(
+    provenix(["verify", "--builder-id", "https://ci.example/builders/a", out as string], env),
+    "expected builder",
+  );
+  const r = provenix(
+    ["verify", "--builder-id", "https://ci.example/builders/b", out as string],
+    env,
+  );
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stdout,
+    /reason: builder.id 'https:\/\/ci.example\/builders\/a' is not one of the expected builders/,
+  );
 });
