@@ -9,6 +9,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { hashNar } from "../src/system/nar-dump.js";
+import { NixCliStore } from "../src/system/nix-cli.js";
+import { NixDbStore } from "../src/system/nix-db.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
@@ -40,6 +42,17 @@ function sh(cmd: string, args: string[]): string {
     maxBuffer: 1 << 30,
     stdio: ["ignore", "pipe", "inherit"],
   });
+}
+
+/** Best of `runs` wall times of an async function, in seconds. */
+async function timeAsync(runs: number, f: () => Promise<unknown>): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    await f();
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return best;
 }
 
 /** Best of `runs` wall times, in seconds. */
@@ -100,6 +113,21 @@ row("  same, vs nix-store -qR", tAttest, tQR);
 row("  same, vs nix show-derivation -r", tAttest, tShowDrv);
 figure("  per attestation", (tAttest / drvs.length) * 1000, "ms");
 row("provenix verify <every output> (rehash)", tVerify, tPathInfo);
+
+// --- the two NixStore adapters, on the same paths ----------------------------------
+process.env.NIX_CONF_DIR = work;
+const cli = new NixCliStore();
+const db = new NixDbStore();
+const tCli = await timeAsync(3, () => cli.pathInfos(outputs));
+const tDb = await timeAsync(3, () => db.pathInfos(outputs));
+const tCliClosure = await timeAsync(3, () => cli.closure([top]));
+const tDbClosure = await timeAsync(3, () => db.closure([top]));
+db.close();
+console.log(`\nstore queries: path-info of ${outputs.length} outputs, closure of the top .drv`);
+row("NixCliStore.pathInfos (nix path-info)", tCli);
+row("NixDbStore.pathInfos (read-only Nix db)", tDb, tCli);
+row("NixCliStore.closure (nix-store -qR)", tCliClosure);
+row("NixDbStore.closure (recursive SQL)", tDbClosure, tCliClosure);
 
 // --- hash a large output -----------------------------------------------------------
 if (largeMb > 0) {
