@@ -1,17 +1,11 @@
+import { CodedError } from "../error.js";
 import { NixError } from "../nix/index.js";
 import { SignError } from "../sign/index.js";
 import { StoreError } from "../store/index.js";
 
 export type CliErrorCode = "USAGE" | "CONFIG" | "INPUT";
 
-export class CliError extends Error {
-  readonly code: CliErrorCode;
-  constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "CliError";
-    this.code = code;
-  }
-}
+export class CliError extends CodedError<CliErrorCode> {}
 
 /** Exit codes; documented in `provenix --help` and the README. */
 export const EXIT = {

@@ -1,3 +1,5 @@
+import { CodedError } from "../error.js";
+
 export type NixErrorCode =
   | "INVALID_STORE_PATH"
   | "NOT_IN_STORE"
@@ -13,11 +15,4 @@ export type NixErrorCode =
   | "NIX_DB_UNREADABLE";
 
 /** The one error type of the Nix domain; `code` is what callers branch on. */
-export class NixError extends Error {
-  readonly code: NixErrorCode;
-  constructor(code: NixErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "NixError";
-    this.code = code;
-  }
-}
+export class NixError extends CodedError<NixErrorCode> {}

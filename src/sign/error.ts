@@ -1,3 +1,5 @@
+import { CodedError } from "../error.js";
+
 export type SignErrorCode =
   | "MALFORMED_KEY"
   | "UNSUPPORTED_KEY"
@@ -6,11 +8,4 @@ export type SignErrorCode =
   | "KEY_FILE_UNREADABLE"
   | "MALFORMED_BUNDLE";
 
-export class SignError extends Error {
-  readonly code: SignErrorCode;
-  constructor(code: SignErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "SignError";
-    this.code = code;
-  }
-}
+export class SignError extends CodedError<SignErrorCode> {}

@@ -233,32 +233,17 @@ export class AttestationStore {
   }
 
   find(q: AttestationQuery): StoredAttestation[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.subjectName !== undefined) {
-      where.push("id IN (SELECT attestation_id FROM subjects WHERE name = ?)");
-      args.push(q.subjectName);
-    }
-    if (q.subjectSha256 !== undefined) {
-      where.push("id IN (SELECT attestation_id FROM subjects WHERE sha256 = ?)");
-      args.push(q.subjectSha256);
-    }
-    if (q.derivation !== undefined) {
-      where.push("derivation = ?");
-      args.push(q.derivation);
-    }
-    if (q.predicateType !== undefined) {
-      where.push("predicate_type = ?");
-      args.push(q.predicateType);
-    }
-    if (q.builderId !== undefined) {
-      where.push("builder_id = ?");
-      args.push(q.builderId);
-    }
-    if (q.since !== undefined) {
-      where.push("created_at >= ?");
-      args.push(q.since.getTime());
-    }
+    const filters: [unknown, string][] = [
+      [q.subjectName, "id IN (SELECT attestation_id FROM subjects WHERE name = ?)"],
+      [q.subjectSha256, "id IN (SELECT attestation_id FROM subjects WHERE sha256 = ?)"],
+      [q.derivation, "derivation = ?"],
+      [q.predicateType, "predicate_type = ?"],
+      [q.builderId, "builder_id = ?"],
+      [q.since?.getTime(), "created_at >= ?"],
+    ];
+    const used = filters.filter(([value]) => value !== undefined);
+    const where = used.map(([, clause]) => clause);
+    const args = used.map(([value]) => value as string | number);
     try {
       const rows = this.db
         .prepare(

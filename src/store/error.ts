@@ -1,3 +1,5 @@
+import { CodedError } from "../error.js";
+
 export type StoreErrorCode =
   | "CORRUPT"
   | "FOREIGN"
@@ -6,11 +8,4 @@ export type StoreErrorCode =
   | "BUSY"
   | "FULL";
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "StoreError";
-    this.code = code;
-  }
-}
+export class StoreError extends CodedError<StoreErrorCode> {}
