@@ -4,7 +4,6 @@ import {
   gatherBuildFacts,
   IN_TOTO_PAYLOAD_TYPE,
   serializeStatement,
-  SLSA_PROVENANCE_V1,
   type BuildHost,
   type FlakeSource,
   type SlsaProvenance,
@@ -31,7 +30,7 @@ export interface AttestOptions {
   readonly outputs?: readonly string[];
 }
 
-export interface AttestResult {
+export interface AttestResult<P = SlsaProvenance> {
   readonly drvPath: string;
   readonly subjects: readonly { name: string; sha256: string }[];
   readonly attestationId: number;
@@ -39,7 +38,7 @@ export interface AttestResult {
   readonly inserted: boolean;
   readonly keyid: string;
   readonly bundle: Buffer;
-  readonly statement: Statement<SlsaProvenance>;
+  readonly statement: Statement<P>;
 }
 
 /** Gather, build, sign and store the provenance of one derivation's outputs. */
@@ -60,6 +59,17 @@ export async function attestDerivation(
     ctx.derivations,
   );
   const statement = buildProvenance(facts);
+  return { ...signAndStore(ctx, statement, drvPath), statement };
+}
+
+export type SignContext = Pick<AttestContext, "signer" | "store" | "builderId">;
+
+/** Sign a statement (DSSE in a Sigstore bundle) and keep it in the attestation store. */
+export function signAndStore(
+  ctx: SignContext,
+  statement: Statement,
+  drvPath: string,
+): Omit<AttestResult, "statement"> {
   const payload = serializeStatement(statement);
   const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, ctx.signer);
   const subjects = statement.subject.map((s) => ({
@@ -70,7 +80,7 @@ export async function attestDerivation(
     bundle,
     payload,
     keyid: ctx.signer.publicKey.keyid,
-    predicateType: SLSA_PROVENANCE_V1,
+    predicateType: statement.predicateType,
     builderId: ctx.builderId,
     derivation: drvPath,
     subjects,
@@ -82,6 +92,5 @@ export async function attestDerivation(
     inserted,
     keyid: ctx.signer.publicKey.keyid,
     bundle,
-    statement,
   };
 }

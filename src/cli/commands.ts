@@ -15,6 +15,8 @@ import { classifyTarget, derivationOf, instantiate, realise } from "../system/ta
 import type { StoredAttestation } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
+import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
+import { attestSbom } from "../app/sbom.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import type { Io } from "./main.js";
@@ -113,6 +115,10 @@ Options:
                       --generate-binary-cache-key) or a PEM PKCS#8 Ed25519 / ECDSA
                       P-256 key; env PROVENIX_KEY; default ${join(configDir(), "signing.key")}
   --builder-id URI    runDetails.builder.id; env PROVENIX_BUILDER_ID
+  --sbom FORMAT       also sign an SBOM (cyclonedx or spdx) of each target, as an
+                      in-toto statement about its outputs (predicateType
+                      https://cyclonedx.org/bom or https://spdx.dev/Document)
+  --closure KIND      the SBOM's closure: runtime (default), build or both
   --json              print the results as JSON`,
   options: {
     build: { type: "boolean" },
@@ -120,6 +126,8 @@ Options:
     output: { type: "string", multiple: true },
     key: { type: "string" },
     "builder-id": { type: "string" },
+    sbom: { type: "string" },
+    closure: { type: "string" },
   },
   keyIsSigningKey: true,
   builderIdIsOwn: true,
@@ -140,7 +148,8 @@ Options:
     });
     const attribute = typeof inv.values.attr === "string" ? inv.values.attr : undefined;
     const only = strings(inv.values.output);
-    const results: AttestResult[] = [];
+    const sbom = typeof inv.values.sbom === "string" ? sbomChoices(inv.values, "sbom") : undefined;
+    const results: AttestResult<unknown>[] = [];
     for (const arg of targets) {
       const drvs = await derivationsFor(ctx, arg, {
         build: inv.values.build === true,
@@ -170,18 +179,30 @@ Options:
         if (!inv.json) {
           inv.io.out(`attested ${r.drvPath}\n`);
           for (const s of r.subjects) inv.io.out(`  ${s.name}  sha256:${s.sha256}\n`);
-          inv.io.out(
-            r.inserted
-              ? `  signed by '${r.keyid}', stored as #${r.attestationId} in ${ctx.store.path}\n`
-              : `  already attested by '${r.keyid}' (#${r.attestationId}); nothing new stored\n`,
-          );
+          inv.io.out(stored(r, ctx.store.path));
         }
+      }
+      if (sbom) {
+        const { roots, document } = await sbomFor(ctx, arg, inv.values, sbom);
+        const infos = await ctx.nix.pathInfos(roots.outputs);
+        const subjects = roots.outputs.map((p) => ({
+          name: p,
+          sha256: infos.get(p)?.narHash ?? "",
+        }));
+        const signCtx = { signer, store: ctx.store, builderId: ctx.config.builderId };
+        const r = attestSbom(signCtx, roots.derivations[0] ?? "", subjects, sbom.format, document);
+        results.push(r);
+        if (!inv.json)
+          inv.io.out(
+            `attested ${sbom.format} SBOM (${sbom.closure} closure) of ${arg}\n${stored(r, ctx.store.path)}`,
+          );
       }
     }
     if (inv.json) {
       printJson(
         inv,
         results.map((r) => ({
+          predicateType: r.statement.predicateType,
           derivation: r.drvPath,
           subjects: r.subjects,
           attestation: {
@@ -197,6 +218,12 @@ Options:
     return EXIT.OK;
   },
 };
+
+function stored(r: AttestResult<unknown>, store: string): string {
+  return r.inserted
+    ? `  signed by '${r.keyid}', stored as #${r.attestationId} in ${store}\n`
+    : `  already attested by '${r.keyid}' (#${r.attestationId}); nothing new stored\n`;
+}
 
 // --- verify -------------------------------------------------------------------
 
@@ -540,6 +567,7 @@ Options:
 export const COMMANDS: Record<string, Command> = {
   attest,
   verify,
+  sbom: sbomCommand,
   show,
   export: exportCommand,
   keygen,

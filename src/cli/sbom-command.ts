@@ -1,0 +1,209 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { makeSbom, type SbomFormat } from "../app/sbom.js";
+import { NixError } from "../nix/index.js";
+import {
+  metaLookup,
+  packageMeta,
+  type ClosureKind,
+  type CycloneDxVersion,
+  type PackageMeta,
+  type SbomNode,
+  type SbomRoots,
+} from "../sbom/index.js";
+import { runNix } from "../system/exec.js";
+import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
+import { VERSION } from "../version.js";
+import type { Command } from "./commands.js";
+import type { Context } from "./context.js";
+import { CliError, EXIT } from "./errors.js";
+
+export interface SbomChoices {
+  format: SbomFormat;
+  closure: ClosureKind;
+  cyclonedxVersion?: CycloneDxVersion;
+}
+
+/** Validate --format / --closure / --spec values. */
+export function sbomChoices(values: Record<string, unknown>, formatFlag: string): SbomChoices {
+  const format = (values[formatFlag] as string | undefined) ?? "cyclonedx";
+  if (format !== "cyclonedx" && format !== "spdx") {
+    throw new CliError("USAGE", `unknown SBOM format '${format}': use cyclonedx or spdx`);
+  }
+  const closure = (values.closure as string | undefined) ?? "runtime";
+  if (closure !== "runtime" && closure !== "build" && closure !== "both") {
+    throw new CliError("USAGE", `unknown closure '${closure}': use runtime, build or both`);
+  }
+  const spec = values.spec as string | undefined;
+  if (spec !== undefined && (format !== "cyclonedx" || !["1.5", "1.6", "1.7"].includes(spec))) {
+    throw new CliError("USAGE", `--spec takes 1.5, 1.6 or 1.7, and only with CycloneDX`);
+  }
+  return { format, closure, ...(spec ? { cyclonedxVersion: spec as CycloneDxVersion } : {}) };
+}
+
+/** The roots of an SBOM for a command-line target, and the installable's meta if any. */
+export async function sbomRoots(
+  ctx: Context,
+  arg: string,
+  opts: { build: boolean; attribute?: string },
+): Promise<SbomRoots & { installable?: string }> {
+  const t = classifyTarget(arg, ctx.nix.storeDir);
+  switch (t.kind) {
+    case "output": {
+      let derivations: string[] = [];
+      try {
+        derivations = [await derivationOf(ctx.nix, t.path)];
+      } catch (e) {
+        if (!(e instanceof NixError && (e.code === "NOT_BUILT" || e.code === "NOT_VALID"))) throw e;
+      }
+      return { outputs: [t.path], derivations };
+    }
+    case "derivation": {
+      if (opts.build) await realise([t.drvPath]);
+      return {
+        outputs: [...(await ctx.nix.derivationOutputs(t.drvPath)).values()],
+        derivations: [t.drvPath],
+      };
+    }
+    case "installable": {
+      const { drvPaths } = await instantiate(t.installable, opts.attribute);
+      if (opts.build) await realise(drvPaths);
+      const outputs: string[] = [];
+      for (const d of drvPaths) outputs.push(...(await ctx.nix.derivationOutputs(d)).values());
+      return { outputs, derivations: drvPaths, installable: t.installable };
+    }
+    case "bundle":
+      throw new CliError("INPUT", `${arg} is a bundle file, not a build output or derivation`);
+  }
+}
+
+/** `meta` of an installable, from `nix eval --json`; undefined when it has none. */
+async function installableMeta(
+  installable: string,
+  attribute?: string,
+): Promise<PackageMeta | undefined> {
+  const expr =
+    attribute !== undefined
+      ? ["-f", installable, `${attribute}.meta`]
+      : ["-f", installable, "meta"];
+  const isFile = !/[#:]/.test(installable) || installable.startsWith("/");
+  const args = isFile
+    ? expr
+    : [attribute !== undefined ? `${installable}.${attribute}.meta` : `${installable}.meta`];
+  try {
+    const { stdout } = await runNix("nix", [
+      "--extra-experimental-features",
+      "nix-command flakes",
+      "eval",
+      "--json",
+      ...args,
+    ]);
+    return packageMeta(JSON.parse(stdout));
+  } catch (e) {
+    if (e instanceof NixError && e.code === "NIX_COMMAND_FAILED") return undefined;
+    throw e;
+  }
+}
+
+function readMetaFile(path: string): (node: SbomNode) => PackageMeta | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new CliError("INPUT", `metadata file ${path}: ${(e as Error).message}`);
+  }
+  return metaLookup(json);
+}
+
+function parseTimestamp(v: unknown): Date | undefined {
+  if (v === undefined) return undefined;
+  const d = new Date(String(v));
+  if (Number.isNaN(d.getTime()))
+    throw new CliError("USAGE", `--timestamp '${String(v)}' is not an RFC 3339 time`);
+  return d;
+}
+
+/** Everything `sbom` and `attest --sbom` need to make one document. */
+export async function sbomFor(
+  ctx: Context,
+  arg: string,
+  values: Record<string, unknown>,
+  choices: SbomChoices,
+): Promise<{ roots: SbomRoots; document: string }> {
+  const attribute = typeof values.attr === "string" ? values.attr : undefined;
+  const roots = await sbomRoots(ctx, arg, {
+    build: values.build === true,
+    ...(attribute ? { attribute } : {}),
+  });
+  if (choices.closure !== "build" && roots.outputs.length === 0) {
+    throw new NixError(
+      "NOT_BUILT",
+      `${arg} is not built: a runtime SBOM needs its outputs (build it, or use --build)`,
+    );
+  }
+  if (choices.closure !== "runtime" && roots.derivations.length === 0) {
+    throw new NixError("NOT_VALID", `${arg} has no derivation available for a build-closure SBOM`);
+  }
+  const fromFile = typeof values.meta === "string" ? readMetaFile(values.meta) : undefined;
+  const rootMeta = roots.installable
+    ? await installableMeta(roots.installable, attribute)
+    : undefined;
+  const rootIds = new Set([...roots.outputs, ...roots.derivations]);
+  const timestamp = parseTimestamp(values.timestamp);
+  const document = await makeSbom(ctx.nix, roots, {
+    ...choices,
+    toolVersion: VERSION,
+    ...(timestamp ? { timestamp } : {}),
+    meta: (n) =>
+      fromFile?.(n) ?? (rootIds.has(n.id) || rootIds.has(n.drvPath ?? "") ? rootMeta : undefined),
+  });
+  return { roots, document };
+}
+
+export const sbomCommand: Command = {
+  summary: "write a CycloneDX or SPDX SBOM of a runtime or build closure",
+  usage: "Usage: provenix sbom [options] <./result | store path | .drv | installable>",
+  help: `Describes every store path in the closure as a component: name and version
+(pname/version, else split like builtins.parseDrvName), a pkg:nix package URL,
+the NAR sha256, the derivation and outputs, fixed-output sources with their URLs
+and declared hashes, and the dependencies between components. Output is
+deterministic: sorted, and without timestamps unless --timestamp is given (SPDX
+requires a creation time: the roots' registration time is used).
+
+Closures:
+  runtime   the outputs and everything they reference (nix-store -qR <output>)
+  build     every derivation and source needed to build it (nix-store -qR <drv>)
+  both      the union, with each output depending on its derivation
+
+Options:
+  --format FORMAT    cyclonedx (default, JSON 1.6) or spdx (JSON 2.3)
+  --spec VERSION     CycloneDX version: 1.5, 1.6 (default) or 1.7
+  --closure KIND     runtime (default), build or both
+  --meta FILE        package metadata, as 'nix-env -qa --meta --json' writes it;
+                     an installable's own meta is read with 'nix eval'; absent
+                     metadata is marked unavailable, never invented
+  --build            build the target first
+  -A, --attr ATTR    attribute of a .nix installable
+  --timestamp TIME   record this creation time
+  -o, --out FILE     write to FILE instead of stdout`,
+  options: {
+    format: { type: "string" },
+    spec: { type: "string" },
+    closure: { type: "string" },
+    meta: { type: "string" },
+    build: { type: "boolean" },
+    attr: { type: "string", short: "A" },
+    timestamp: { type: "string" },
+    out: { type: "string", short: "o" },
+  },
+  async run(ctx, inv) {
+    const [arg, ...extra] = inv.positionals;
+    if (arg === undefined || extra.length > 0)
+      throw new CliError("USAGE", "sbom takes exactly one target (see --help)");
+    const { document } = await sbomFor(ctx, arg, inv.values, sbomChoices(inv.values, "format"));
+    if (typeof inv.values.out === "string") {
+      writeFileSync(inv.values.out, document);
+      if (inv.json) inv.io.out(JSON.stringify({ written: inv.values.out }) + "\n");
+    } else inv.io.out(document);
+    return EXIT.OK;
+  },
+};
