@@ -115,10 +115,10 @@ function readMetaFile(path: string): (node: SbomNode) => PackageMeta | undefined
 }
 
 function parseTimestamp(v: unknown): Date | undefined {
-  if (v === undefined) return undefined;
-  const d = new Date(String(v));
+  if (typeof v !== "string") return undefined;
+  const d = new Date(v);
   if (Number.isNaN(d.getTime()))
-    throw new CliError("USAGE", `--timestamp '${String(v)}' is not an RFC 3339 time`);
+    throw new CliError("USAGE", `--timestamp '${v}' is not an RFC 3339 time`);
   return d;
 }
 

@@ -153,6 +153,12 @@ async function buildNodes(
 ): Promise<SbomNode[]> {
   const seen = new Set<string>(roots);
   const queue = [...roots];
+  const visit = (p: string) => {
+    if (!seen.has(p)) {
+      seen.add(p);
+      queue.push(p);
+    }
+  };
   const drvs = new Map<string, Derivation>();
   const missing: SbomNode[] = [];
   const sources = new Set<string>();
@@ -177,10 +183,10 @@ async function buildNodes(
     for (const src of drv.inputSrcs) {
       // A source can itself be a .drv (builtins.derivation with a drv-valued input).
       if (isDerivationPath(src)) {
-        if (!seen.has(src)) (seen.add(src), queue.push(src));
+        visit(src);
       } else sources.add(src);
     }
-    for (const [input] of drv.inputDrvs) if (!seen.has(input)) (seen.add(input), queue.push(input));
+    for (const [input] of drv.inputDrvs) visit(input);
   }
   const infos = await store.pathInfos([...drvs.keys(), ...sources]);
   const nodes: SbomNode[] = [...missing];
