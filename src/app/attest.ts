@@ -11,7 +11,7 @@ import {
 } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
 import { signBundle, type Signer } from "../sign/index.js";
-import type { AttestationStore } from "../store/index.js";
+import type { AttestationStore, NewAttestation } from "../store/index.js";
 
 export interface AttestContext {
   readonly nix: NixStore;
@@ -41,12 +41,12 @@ export interface AttestResult<P = SlsaProvenance> {
   readonly statement: Statement<P>;
 }
 
-/** Gather, build, sign and store the provenance of one derivation's outputs. */
-export async function attestDerivation(
-  ctx: AttestContext,
+/** Gather a derivation's build facts and write its provenance statement (unsigned). */
+export async function provenanceFor(
+  ctx: Omit<AttestContext, "signer" | "store">,
   drvPath: string,
   options: AttestOptions = {},
-): Promise<AttestResult> {
+): Promise<Statement<SlsaProvenance>> {
   const facts = await gatherBuildFacts(
     ctx.nix,
     ctx.host,
@@ -58,8 +58,55 @@ export async function attestDerivation(
     },
     ctx.derivations,
   );
-  const statement = buildProvenance(facts);
+  return buildProvenance(facts);
+}
+
+/** Gather, build, sign and store the provenance of one derivation's outputs. */
+export async function attestDerivation(
+  ctx: AttestContext,
+  drvPath: string,
+  options: AttestOptions = {},
+): Promise<AttestResult> {
+  const statement = await provenanceFor(ctx, drvPath, options);
   return { ...signAndStore(ctx, statement, drvPath), statement };
+}
+
+/** A statement signed (DSSE in a Sigstore bundle), ready for the attestation store. */
+export interface SignedStatement {
+  readonly drvPath: string;
+  readonly subjects: readonly { name: string; sha256: string }[];
+  readonly keyid: string;
+  readonly bundle: Buffer;
+  readonly record: NewAttestation;
+}
+
+export function signStatement(
+  ctx: Pick<AttestContext, "signer" | "builderId">,
+  statement: Statement,
+  drvPath: string,
+): SignedStatement {
+  const payload = serializeStatement(statement);
+  const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, ctx.signer);
+  const subjects = statement.subject.map((s) => ({
+    name: s.name ?? "",
+    sha256: s.digest?.sha256 ?? "",
+  }));
+  const keyid = ctx.signer.publicKey.keyid;
+  return {
+    drvPath,
+    subjects,
+    keyid,
+    bundle,
+    record: {
+      bundle,
+      payload,
+      keyid,
+      predicateType: statement.predicateType,
+      builderId: ctx.builderId,
+      derivation: drvPath,
+      subjects,
+    },
+  };
 }
 
 export type SignContext = Pick<AttestContext, "signer" | "store" | "builderId">;
@@ -70,27 +117,14 @@ export function signAndStore(
   statement: Statement,
   drvPath: string,
 ): Omit<AttestResult, "statement"> {
-  const payload = serializeStatement(statement);
-  const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, ctx.signer);
-  const subjects = statement.subject.map((s) => ({
-    name: s.name ?? "",
-    sha256: s.digest?.sha256 ?? "",
-  }));
-  const { id, inserted } = ctx.store.put({
-    bundle,
-    payload,
-    keyid: ctx.signer.publicKey.keyid,
-    predicateType: statement.predicateType,
-    builderId: ctx.builderId,
-    derivation: drvPath,
-    subjects,
-  });
+  const signed = signStatement(ctx, statement, drvPath);
+  const { id, inserted } = ctx.store.put(signed.record);
   return {
     drvPath,
-    subjects,
+    subjects: signed.subjects,
     attestationId: id,
     inserted,
-    keyid: ctx.signer.publicKey.keyid,
-    bundle,
+    keyid: signed.keyid,
+    bundle: signed.bundle,
   };
 }

@@ -44,6 +44,22 @@ export async function makeSbom(nix: NixStore, roots: SbomRoots, o: SbomOptions):
       });
 }
 
+/** An in-toto statement whose predicate is an SBOM about the outputs it describes. */
+export function sbomStatement(
+  subjects: readonly { name: string; sha256: string }[],
+  format: SbomFormat,
+  document: string,
+): Statement {
+  return {
+    _type: STATEMENT_TYPE,
+    subject: subjects.map(
+      (s): ResourceDescriptor => ({ name: s.name, digest: { sha256: s.sha256 } }),
+    ),
+    predicateType: SBOM_PREDICATE_TYPES[format],
+    predicate: JSON.parse(document) as unknown,
+  };
+}
+
 /** Sign an SBOM as an in-toto statement about the outputs it describes, and store it. */
 export function attestSbom(
   ctx: SignContext,
@@ -52,13 +68,6 @@ export function attestSbom(
   format: SbomFormat,
   document: string,
 ): AttestResult<unknown> {
-  const statement: Statement = {
-    _type: STATEMENT_TYPE,
-    subject: subjects.map(
-      (s): ResourceDescriptor => ({ name: s.name, digest: { sha256: s.sha256 } }),
-    ),
-    predicateType: SBOM_PREDICATE_TYPES[format],
-    predicate: JSON.parse(document) as unknown,
-  };
+  const statement = sbomStatement(subjects, format, document);
   return { ...signAndStore(ctx, statement, drvPath), statement };
 }

@@ -10,13 +10,14 @@ import {
   type PathVerification,
 } from "../app/verify.js";
 import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey } from "../sign/index.js";
-import { loadSigner, writeKeyPair } from "../system/key-files.js";
+import { writeKeyPair } from "../system/key-files.js";
 import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
 import type { StoredAttestation } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
 import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
+import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import type { Io } from "./main.js";
@@ -133,19 +134,7 @@ Options:
   builderIdIsOwn: true,
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to attest");
-    const signer = await loadSigner(ctx.config.key).catch((e: unknown) => {
-      if (
-        (e as { code?: string }).code === "KEY_FILE_UNREADABLE" &&
-        inv.values.key === undefined &&
-        !process.env.PROVENIX_KEY
-      ) {
-        throw new CliError(
-          "USAGE",
-          `no signing key at ${ctx.config.key}: run 'provenix keygen' or pass --key`,
-        );
-      }
-      throw e;
-    });
+    const signer = await ctx.signer(inv.values.key !== undefined);
     const attribute = typeof inv.values.attr === "string" ? inv.values.attr : undefined;
     const only = strings(inv.values.output);
     const sbom = typeof inv.values.sbom === "string" ? sbomChoices(inv.values, "sbom") : undefined;
@@ -571,4 +560,7 @@ export const COMMANDS: Record<string, Command> = {
   show,
   export: exportCommand,
   keygen,
+  daemon: daemonCommand,
+  status: statusCommand,
+  hook: hookCommand,
 };

@@ -1,13 +1,14 @@
 import { existsSync } from "node:fs";
 import { DerivationCache } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
-import { parsePublicKey, type PublicKey } from "../sign/index.js";
+import { parsePublicKey, type PublicKey, type Signer } from "../sign/index.js";
 import { LocalBuildHost } from "../system/build-host.js";
-import { loadPublicKeys, parsePublicKeyList } from "../system/key-files.js";
+import { loadPublicKeys, loadSigner, parsePublicKeyList } from "../system/key-files.js";
 import { NixCliStore } from "../system/nix-cli.js";
 import { DEFAULT_NIX_DB, NixDbStore } from "../system/nix-db.js";
 import { AttestationStore } from "../store/index.js";
 import type { Config } from "./config.js";
+import { CliError } from "./errors.js";
 
 /**
  * The Nix store adapter: the read-only database when it can be opened (measured
@@ -77,6 +78,23 @@ export class Context {
       keys.push(...parsePublicKeyList(text));
     }
     return keys;
+  }
+
+  /** The signing key from --key, PROVENIX_KEY, the config file or the default path. */
+  async signer(explicit: boolean): Promise<Signer> {
+    return loadSigner(this.config.key).catch((e: unknown) => {
+      if (
+        (e as { code?: string }).code === "KEY_FILE_UNREADABLE" &&
+        !explicit &&
+        !process.env.PROVENIX_KEY
+      ) {
+        throw new CliError(
+          "USAGE",
+          `no signing key at ${this.config.key}: run 'provenix keygen' or pass --key`,
+        );
+      }
+      throw e;
+    });
   }
 
   close(): void {

@@ -29,3 +29,17 @@ export interface NixStore {
   derivationOutputs(drvPath: string): Promise<Map<string, string>>;
   readDerivation(drvPath: string): Promise<Derivation>;
 }
+
+/** A row of Nix's ValidPaths table, as the daemon observes it. */
+export interface RegisteredPath {
+  /** ValidPaths.id: grows with every registration, so it serves as a checkpoint. */
+  readonly id: number;
+  readonly path: string;
+  readonly deriver: string | null;
+  /** Seconds since the epoch. */
+  readonly registrationTime: number;
+  /** Built on this machine (Nix sets `ultimate` only for local builds). */
+  readonly ultimate: boolean;
+  readonly signatures: readonly string[];
+  readonly ca: string | null;
+}

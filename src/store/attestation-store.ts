@@ -3,12 +3,14 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
+import { Journal, JOURNAL_SCHEMA } from "./journal.js";
 
 // "PVNX" as a big-endian 32-bit integer: marks a SQLite file as ours (PRAGMA application_id).
 const APPLICATION_ID = 0x50564e58;
-const SCHEMA_VERSION = 1;
 
-const SCHEMA = `
+// MIGRATIONS[i] takes a store from schema version i to i + 1.
+const MIGRATIONS = [
+  `
 CREATE TABLE attestations (
   id             INTEGER PRIMARY KEY,
   bundle_sha256  TEXT NOT NULL UNIQUE,   -- sha256 of the exact bundle bytes
@@ -33,7 +35,10 @@ CREATE INDEX attestations_derivation ON attestations(derivation);
 CREATE INDEX attestations_predicate_type ON attestations(predicate_type);
 CREATE INDEX attestations_builder_id ON attestations(builder_id);
 CREATE INDEX attestations_created_at ON attestations(created_at);
-`;
+`,
+  JOURNAL_SCHEMA,
+];
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 export interface NewAttestation {
   readonly bundle: Buffer;
@@ -164,8 +169,8 @@ export class AttestationStore {
             `${this.path} was written by a newer provenix (schema ${version}); upgrade provenix`,
           );
         }
-        if (version === 0) {
-          this.db.exec(SCHEMA);
+        for (const migration of MIGRATIONS.slice(version)) this.db.exec(migration);
+        if (version < SCHEMA_VERSION) {
           this.db.pragma(`application_id = ${APPLICATION_ID}`);
           this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
         }
@@ -179,6 +184,23 @@ export class AttestationStore {
 
   close(): void {
     this.db.close();
+  }
+
+  private journalInstance?: Journal;
+
+  /** The chains journal (observed outputs and their attestation status), in the same file. */
+  get journal(): Journal {
+    this.journalInstance ??= new Journal(this.db, (e) => storeError(e, this.path));
+    return this.journalInstance;
+  }
+
+  /** Run `fn` in one write transaction: everything it stores lands together or not at all. */
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
   }
 
   private statements?: {

@@ -6,6 +6,7 @@ export type StoreErrorCode =
   | "NEWER_SCHEMA"
   | "UNWRITABLE"
   | "BUSY"
-  | "FULL";
+  | "FULL"
+  | "IN_USE";
 
 export class StoreError extends CodedError<StoreErrorCode> {}

@@ -1,2 +1,3 @@
 export * from "./attestation-store.js";
 export * from "./error.js";
+export * from "./journal.js";

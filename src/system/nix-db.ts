@@ -6,6 +6,7 @@ import {
   type Derivation,
   type NixStore,
   type PathInfo,
+  type RegisteredPath,
 } from "../nix/index.js";
 import { readDerivationFile } from "./nix-cli.js";
 
@@ -59,6 +60,32 @@ export class NixDbStore implements NixStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Paths registered after ValidPaths id `afterId`, in registration order. */
+  registeredSince(afterId: number, limit: number): RegisteredPath[] {
+    const rows = this.db
+      .prepare(
+        "SELECT id, path, deriver, registrationTime, ultimate, sigs, ca FROM ValidPaths WHERE id > ? ORDER BY id LIMIT ?",
+      )
+      .all(afterId, limit) as ValidPathRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      path: r.path,
+      deriver: r.deriver,
+      registrationTime: r.registrationTime,
+      ultimate: r.ultimate === 1,
+      signatures: r.sigs ? r.sigs.split(" ").filter((s) => s !== "") : [],
+      ca: r.ca,
+    }));
+  }
+
+  /** The highest ValidPaths id so far (0 for an empty store). */
+  lastId(): number {
+    return (
+      (this.db.prepare("SELECT max(id) AS id FROM ValidPaths").get() as { id: number | null }).id ??
+      0
+    );
   }
 
   private info(row: ValidPathRow): PathInfo {
