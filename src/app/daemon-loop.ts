@@ -18,7 +18,7 @@ export interface LoopOptions {
 }
 
 /** Store errors that can go away by themselves (space freed, lock released, remounted). */
-export const RETRYABLE: ReadonlySet<string> = new Set(["FULL", "UNWRITABLE", "BUSY"]);
+export const RETRYABLE: ReadonlySet<string> = new Set(["FULL", "IO", "UNWRITABLE", "BUSY"]);
 
 const HEARTBEAT_MS = 5_000;
 const MAX_ERROR_BACKOFF_MS = 60_000;

@@ -58,10 +58,14 @@ async function openStoreRetrying(
   signal: AbortSignal,
 ): Promise<AttestationStore | undefined> {
   let backoff = 1_000;
+  let failed = false;
   for (;;) {
     try {
-      return AttestationStore.open(path);
+      const store = AttestationStore.open(path);
+      if (failed) emit({ event: "recovered", level: "info" });
+      return store;
     } catch (e) {
+      failed = true;
       if (once || !(e instanceof StoreError) || !RETRYABLE.has(e.code)) throw e;
       emit({ event: "store-error", level: "error", error: e.message, retryInMs: backoff });
       await sleep(backoff, undefined, { signal }).catch(() => undefined);

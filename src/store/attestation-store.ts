@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
@@ -87,6 +87,31 @@ function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
+/** SQLite reports a write that found no space as a generic I/O error at times. */
+function diskFull(path: string): boolean {
+  try {
+    const s = statfsSync(dirname(path));
+    return s.bavail === 0 || s.bfree === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** SQLite only says "unable to open"; the directory tells why. */
+function whyUnwritable(path: string): string {
+  try {
+    accessSync(dirname(path), constants.W_OK);
+    return "";
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "EROFS"
+      ? " (read-only file system)"
+      : code === "EACCES"
+        ? " (permission denied)"
+        : "";
+  }
+}
+
 function storeError(e: unknown, path: string): StoreError {
   if (e instanceof StoreError) return e;
   const code = (e as { code?: string }).code ?? "";
@@ -98,8 +123,14 @@ function storeError(e: unknown, path: string): StoreError {
       { cause: e },
     );
   }
-  if (code === "SQLITE_FULL" || code === "ENOSPC")
+  if (
+    code === "SQLITE_FULL" ||
+    code === "ENOSPC" ||
+    (code.startsWith("SQLITE_IOERR") && diskFull(path))
+  )
     return new StoreError("FULL", `attestation store ${path}: disk is full`, { cause: e });
+  if (code.startsWith("SQLITE_IOERR"))
+    return new StoreError("IO", `attestation store ${path}: I/O error (${code})`, { cause: e });
   if (code.startsWith("SQLITE_BUSY")) {
     return new StoreError("BUSY", `attestation store ${path} is locked by another process`, {
       cause: e,
@@ -110,9 +141,11 @@ function storeError(e: unknown, path: string): StoreError {
     code.startsWith("SQLITE_CANTOPEN") ||
     ["EACCES", "ENOTDIR", "EROFS", "EPERM"].includes(code)
   ) {
-    return new StoreError("UNWRITABLE", `cannot open attestation store ${path}: ${msg}`, {
-      cause: e,
-    });
+    return new StoreError(
+      "UNWRITABLE",
+      `cannot open attestation store ${path}: ${msg}${whyUnwritable(path)}`,
+      { cause: e },
+    );
   }
   return new StoreError("CORRUPT", `attestation store ${path}: ${msg}`, { cause: e });
 }

@@ -7,6 +7,7 @@ export type StoreErrorCode =
   | "UNWRITABLE"
   | "BUSY"
   | "FULL"
+  | "IO"
   | "IN_USE";
 
 export class StoreError extends CodedError<StoreErrorCode> {}

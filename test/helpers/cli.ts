@@ -20,7 +20,7 @@ export function cliHome(): NodeJS.ProcessEnv {
   };
 }
 
-function clean(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function clean(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = { ...env };
   for (const k of ["PROVENIX_KEY", "PROVENIX_STORE", "PROVENIX_CONFIG"])
     if (out[k] === "") delete out[k];

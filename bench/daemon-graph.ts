@@ -1,0 +1,205 @@
+// Benchmark: what chains mode costs a builder. Builds a fresh n-derivation graph
+// (new seed each run, substituters off) with no observation, with
+// `provenix daemon` watching the Nix database, with an empty post-build-hook and
+// with provenix's hook (daemon in hook mode), and prints the ratios; then the
+// time from registration to attestation (p50, p99) and the sustained rate.
+//   node dist/bench/daemon-graph.js [--n 2000]
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { hookScript } from "../src/chains/index.js";
+import { AttestationStore } from "../src/store/index.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
+const BIN = join(ROOT, "bin", "provenix.js");
+const BUILDER = "https://provenix.dev/bench";
+const { values } = parseArgs({ options: { n: { type: "string", default: "2000" } } });
+const n = Number(values.n);
+
+const work = mkdtempSync(join(tmpdir(), "provenix-bench-daemon-"));
+const baseConf = "substituters =\nsandbox = false\nexperimental-features = nix-command\n";
+
+function confDir(name: string, extra = ""): string {
+  const dir = join(work, name);
+  spawnSync("mkdir", ["-p", dir]);
+  writeFileSync(join(dir, "nix.conf"), baseConf + extra);
+  return dir;
+}
+
+const env = (name: string) => ({
+  ...process.env,
+  XDG_CONFIG_HOME: join(work, name, "config"),
+  XDG_DATA_HOME: join(work, name, "data"),
+  NIX_CONF_DIR: confDir(`${name}-nixconf`),
+});
+
+function must(r: ReturnType<typeof spawnSync>, what: string): void {
+  if (r.status !== 0) throw new Error(`${what} failed: ${String(r.stderr)}`);
+}
+
+/** Wall time of building a fresh graph, seconds; returns the top output. */
+function buildGraph(nixConfDir: string): { seconds: number; top: string } {
+  const seed = String(Math.floor(Math.random() * 1e9));
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(
+    "nix-build",
+    [GRAPH, "--arg", "n", String(n), "--arg", "seed", seed, "--no-out-link", "-j", "4"],
+    { env: { ...process.env, NIX_CONF_DIR: nixConfDir }, encoding: "utf8", maxBuffer: 1 << 28 },
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  must(r, "nix-build");
+  return { seconds, top: r.stdout.trim() };
+}
+
+function startDaemon(e: NodeJS.ProcessEnv, args: string[]): ChildProcess {
+  const log = openSync(join(work, `daemon-${Date.now()}.log`), "a");
+  const child = spawn(
+    process.execPath,
+    [BIN, "daemon", "--builder-id", BUILDER, "--quiet", "--no-gc-roots", ...args],
+    {
+      env: e,
+      stdio: ["ignore", "ignore", log],
+    },
+  );
+  closeSync(log);
+  return child;
+}
+
+function keygen(e: NodeJS.ProcessEnv): void {
+  must(spawnSync(process.execPath, [BIN, "keygen"], { env: e }), "keygen");
+}
+
+function storeOf(e: NodeJS.ProcessEnv): string {
+  return join(e.XDG_DATA_HOME!, "provenix", "attestations.db");
+}
+
+async function waitAttested(store: string, count: number): Promise<void> {
+  for (;;) {
+    const s = AttestationStore.open(store);
+    const st = s.journal.stats(BUILDER, Date.now());
+    s.close();
+    if (st.counts.attested >= count && st.counts.pending === 0) return;
+    await sleep(200);
+  }
+}
+
+async function started(store: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const s = AttestationStore.open(store);
+      const cp = s.journal.getState("nix-db-checkpoint");
+      s.close();
+      if (cp !== undefined) return;
+    } catch {
+      // not created yet
+    }
+    await sleep(100);
+  }
+  throw new Error("daemon did not start");
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+/** Build-log mtime: written as the build ends, just before Nix registers the output. */
+function logTime(drv: string): number | undefined {
+  const base = drv.slice("/nix/store/".length);
+  try {
+    return statSync(`/nix/var/log/nix/drvs/${base.slice(0, 2)}/${base.slice(2)}.bz2`).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+console.log(`chains-mode benchmark: fresh ${n + 1}-derivation graphs, substituters off`);
+
+// 1. No observation.
+const none = buildGraph(confDir("none"));
+console.log(`  no observation           ${none.seconds.toFixed(2)} s`);
+
+// 2. The daemon watching the Nix database.
+const de = env("db");
+keygen(de);
+const daemon = startDaemon(de, []);
+await started(storeOf(de));
+const withDaemon = buildGraph(confDir("db-build"));
+const tBuilt = Date.now();
+await waitAttested(storeOf(de), n + 1);
+const drainAfterBuild = (Date.now() - tBuilt) / 1000;
+daemon.kill("SIGTERM");
+console.log(
+  `  provenix daemon (db)     ${withDaemon.seconds.toFixed(2)} s  ratio ${(withDaemon.seconds / none.seconds).toFixed(3)} (target <= 1.05); queue drained ${drainAfterBuild.toFixed(2)} s after the build`,
+);
+{
+  const s = AttestationStore.open(storeOf(de));
+  const rows = s.journal.list(BUILDER, "attested", 1_000_000);
+  s.close();
+  const fromLog: number[] = [];
+  const fromReg: number[] = [];
+  for (const r of rows) {
+    const lt = r.deriver ? logTime(r.deriver) : undefined;
+    if (lt !== undefined && r.finishedAt !== null) fromLog.push(r.finishedAt - lt);
+    if (r.registeredAt !== null && r.finishedAt !== null)
+      fromReg.push(r.finishedAt - r.registeredAt);
+  }
+  console.log(
+    `  registration -> attestation while building: p50 ${percentile(fromLog, 50).toFixed(0)} ms, p99 ${percentile(fromLog, 99).toFixed(0)} ms (from the build log's close, ${fromLog.length} outputs; target p99 < 2000 ms)`,
+  );
+  console.log(
+    `    against Nix's registrationTime (whole seconds, so up to 1 s high): p50 ${percentile(fromReg, 50).toFixed(0)} ms, p99 ${percentile(fromReg, 99).toFixed(0)} ms`,
+  );
+}
+
+// 3. An empty post-build-hook, and 4. provenix's hook with the daemon in hook mode.
+const emptyHook = join(work, "empty-hook");
+writeFileSync(emptyHook, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+const empty = buildGraph(confDir("empty-hook-conf", `post-build-hook = ${emptyHook}\n`));
+console.log(
+  `  empty post-build-hook    ${empty.seconds.toFixed(2)} s  ratio to none ${(empty.seconds / none.seconds).toFixed(3)}`,
+);
+
+const he = env("hook");
+keygen(he);
+const spool = join(work, "spool");
+spawnSync("mkdir", ["-p", spool]);
+const hook = join(work, "provenix-hook");
+writeFileSync(hook, hookScript(spool), { mode: 0o755 });
+const hookDaemon = startDaemon(he, ["--mode", "hook", "--spool", spool]);
+await started(storeOf(he));
+const withHook = buildGraph(confDir("hook-conf", `post-build-hook = ${hook}\n`));
+await waitAttested(storeOf(he), n + 1);
+hookDaemon.kill("SIGTERM");
+console.log(
+  `  provenix hook + daemon   ${withHook.seconds.toFixed(2)} s  ratio to empty hook ${(withHook.seconds / empty.seconds).toFixed(3)} (target <= 1.10)`,
+);
+
+// 5. Sustained rate: a backlog of n+1 outputs built while no daemon ran.
+const se = env("rate");
+keygen(se);
+must(
+  spawnSync(process.execPath, [BIN, "daemon", "--once", "--no-gc-roots", "--builder-id", BUILDER], {
+    env: se,
+  }),
+  "daemon --once",
+);
+buildGraph(confDir("rate-build"));
+const t0 = process.hrtime.bigint();
+must(
+  spawnSync(
+    process.execPath,
+    [BIN, "daemon", "--once", "--quiet", "--no-gc-roots", "--builder-id", BUILDER],
+    { env: se },
+  ),
+  "daemon --once",
+);
+const rateSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+console.log(
+  `  sustained: ${n + 1} outputs attested in ${rateSeconds.toFixed(2)} s = ${((n + 1) / rateSeconds).toFixed(0)} attestations/s (process start included)`,
+);
