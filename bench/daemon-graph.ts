@@ -3,7 +3,7 @@
 // `provenix daemon` watching the Nix database, with an empty post-build-hook and
 // with provenix's hook (daemon in hook mode), and prints the ratios; then the
 // time from registration to attestation (p50, p99) and the sustained rate.
-//   node dist/bench/daemon-graph.js [--n 2000]
+//   node dist/bench/daemon-graph.js [--n 2000] [--runs 1]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,8 +18,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
 const BIN = join(ROOT, "bin", "provenix.js");
 const BUILDER = "https://provenix.dev/bench";
-const { values } = parseArgs({ options: { n: { type: "string", default: "2000" } } });
+const { values } = parseArgs({
+  options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "1" } },
+});
 const n = Number(values.n);
+const runs = Number(values.runs);
 
 const work = mkdtempSync(join(tmpdir(), "provenix-bench-daemon-"));
 const baseConf = "substituters =\nsandbox = false\nexperimental-features = nix-command\n";
@@ -103,6 +106,35 @@ async function started(store: string): Promise<void> {
   throw new Error("daemon did not start");
 }
 
+function attestedCount(store: string): number {
+  try {
+    const s = AttestationStore.open(store);
+    const c = s.journal.stats(BUILDER, Date.now()).counts.attested;
+    s.close();
+    return c;
+  } catch {
+    return 0;
+  }
+}
+
+function closure(top: string): Set<string> {
+  const r = spawnSync("nix-store", ["-qR", top], { encoding: "utf8", maxBuffer: 1 << 28 });
+  return new Set(r.stdout.split("\n").filter(Boolean));
+}
+
+/** Registration-to-attestation times of these outputs. */
+function latencies(store: string, outputs: Set<string>): void {
+  const s = AttestationStore.open(store);
+  const rows = s.journal.list(BUILDER, "attested", 10_000_000);
+  s.close();
+  for (const r of rows) {
+    if (!outputs.has(r.path) || r.finishedAt === null) continue;
+    const lt = r.deriver ? logTime(r.deriver) : undefined;
+    if (lt !== undefined) fromLog.push(r.finishedAt - lt);
+    if (r.registeredAt !== null) fromReg.push(r.finishedAt - r.registeredAt);
+  }
+}
+
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
@@ -118,66 +150,87 @@ function logTime(drv: string): number | undefined {
   }
 }
 
-console.log(`chains-mode benchmark: fresh ${n + 1}-derivation graphs, substituters off`);
-
-// 1. No observation.
-const none = buildGraph(confDir("none"));
-console.log(`  no observation           ${none.seconds.toFixed(2)} s`);
-
-// 2. The daemon watching the Nix database.
-const de = env("db");
-keygen(de);
-const daemon = startDaemon(de, []);
-await started(storeOf(de));
-const withDaemon = buildGraph(confDir("db-build"));
-const tBuilt = Date.now();
-await waitAttested(storeOf(de), n + 1);
-const drainAfterBuild = (Date.now() - tBuilt) / 1000;
-daemon.kill("SIGTERM");
 console.log(
-  `  provenix daemon (db)     ${withDaemon.seconds.toFixed(2)} s  ratio ${(withDaemon.seconds / none.seconds).toFixed(3)} (target <= 1.05); queue drained ${drainAfterBuild.toFixed(2)} s after the build`,
+  `chains-mode benchmark: fresh ${n + 1}-derivation graphs, substituters off, ${runs} run(s) of each, interleaved`,
 );
-{
-  const s = AttestationStore.open(storeOf(de));
-  const rows = s.journal.list(BUILDER, "attested", 1_000_000);
-  s.close();
-  const fromLog: number[] = [];
-  const fromReg: number[] = [];
-  for (const r of rows) {
-    const lt = r.deriver ? logTime(r.deriver) : undefined;
-    if (lt !== undefined && r.finishedAt !== null) fromLog.push(r.finishedAt - lt);
-    if (r.registeredAt !== null && r.finishedAt !== null)
-      fromReg.push(r.finishedAt - r.registeredAt);
-  }
-  console.log(
-    `  registration -> attestation while building: p50 ${percentile(fromLog, 50).toFixed(0)} ms, p99 ${percentile(fromLog, 99).toFixed(0)} ms (from the build log's close, ${fromLog.length} outputs; target p99 < 2000 ms)`,
-  );
-  console.log(
-    `    against Nix's registrationTime (whole seconds, so up to 1 s high): p50 ${percentile(fromReg, 50).toFixed(0)} ms, p99 ${percentile(fromReg, 99).toFixed(0)} ms`,
-  );
-}
 
-// 3. An empty post-build-hook, and 4. provenix's hook with the daemon in hook mode.
 const emptyHook = join(work, "empty-hook");
 writeFileSync(emptyHook, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
-const empty = buildGraph(confDir("empty-hook-conf", `post-build-hook = ${emptyHook}\n`));
-console.log(
-  `  empty post-build-hook    ${empty.seconds.toFixed(2)} s  ratio to none ${(empty.seconds / none.seconds).toFixed(3)}`,
-);
-
-const he = env("hook");
-keygen(he);
 const spool = join(work, "spool");
 spawnSync("mkdir", ["-p", spool]);
 const hook = join(work, "provenix-hook");
 writeFileSync(hook, hookScript(spool), { mode: 0o755 });
-const hookDaemon = startDaemon(he, ["--mode", "hook", "--spool", spool]);
-await started(storeOf(he));
-const withHook = buildGraph(confDir("hook-conf", `post-build-hook = ${hook}\n`));
-await waitAttested(storeOf(he), n + 1);
-hookDaemon.kill("SIGTERM");
+const de = env("db");
+keygen(de);
+const he = env("hook");
+keygen(he);
+const fromLog: number[] = [];
+const fromReg: number[] = [];
+const drains: number[] = [];
+
+const scenarios: Record<string, () => Promise<number>> = {
+  // 1. No observation.
+  none: () => Promise.resolve(buildGraph(confDir("none")).seconds),
+  // 2. The daemon watching the Nix database.
+  daemon: async () => {
+    const store = storeOf(de);
+    const before = attestedCount(store);
+    const daemon = startDaemon(de, []);
+    await started(store);
+    const b = buildGraph(confDir("db-build"));
+    const tBuilt = Date.now();
+    await waitAttested(store, before + n + 1);
+    drains.push((Date.now() - tBuilt) / 1000);
+    daemon.kill("SIGTERM");
+    await new Promise((r) => daemon.once("exit", r));
+    latencies(store, closure(b.top));
+    return b.seconds;
+  },
+  // 3. An empty post-build-hook.
+  "empty hook": () =>
+    Promise.resolve(
+      buildGraph(confDir("empty-hook-conf", `post-build-hook = ${emptyHook}\n`)).seconds,
+    ),
+  // 4. provenix's hook, with the daemon in hook mode draining the spool.
+  "provenix hook": async () => {
+    const store = storeOf(he);
+    const before = attestedCount(store);
+    const daemon = startDaemon(he, ["--mode", "hook", "--spool", spool]);
+    await started(store);
+    const b = buildGraph(confDir("hook-conf", `post-build-hook = ${hook}\n`));
+    await waitAttested(store, before + n + 1);
+    daemon.kill("SIGTERM");
+    await new Promise((r) => daemon.once("exit", r));
+    return b.seconds;
+  },
+};
+
+const times: Record<string, number[]> = {};
+const names = Object.keys(scenarios);
+for (let r = 0; r < runs; r++) {
+  // Rotate the order each run, so slow drift on the machine spreads evenly.
+  for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
+    const t = await scenarios[name]!();
+    (times[name] ??= []).push(t);
+    console.log(`    run ${r + 1}: ${name.padEnd(14)} ${t.toFixed(2)} s`);
+  }
+}
+const med = (name: string) => percentile(times[name] ?? [], 50);
+console.log(`  no observation           ${med("none").toFixed(2)} s (median)`);
 console.log(
-  `  provenix hook + daemon   ${withHook.seconds.toFixed(2)} s  ratio to empty hook ${(withHook.seconds / empty.seconds).toFixed(3)} (target <= 1.10)`,
+  `  provenix daemon (db)     ${med("daemon").toFixed(2)} s  ratio ${(med("daemon") / med("none")).toFixed(3)} (target <= 1.05); queue drained ${percentile(drains, 50).toFixed(2)} s after the build`,
+);
+console.log(
+  `  registration -> attestation while building: p50 ${percentile(fromLog, 50).toFixed(0)} ms, p99 ${percentile(fromLog, 99).toFixed(0)} ms (from the build log's close, ${fromLog.length} outputs; target p99 < 2000 ms)`,
+);
+console.log(
+  `    against Nix's registrationTime (whole seconds, so up to 1 s high): p50 ${percentile(fromReg, 50).toFixed(0)} ms, p99 ${percentile(fromReg, 99).toFixed(0)} ms`,
+);
+console.log(
+  `  empty post-build-hook    ${med("empty hook").toFixed(2)} s  ratio to none ${(med("empty hook") / med("none")).toFixed(3)}`,
+);
+console.log(
+  `  provenix hook + daemon   ${med("provenix hook").toFixed(2)} s  ratio to empty hook ${(med("provenix hook") / med("empty hook")).toFixed(3)} (target <= 1.10)`,
 );
 
 // 5. Sustained rate: a backlog of n+1 outputs built while no daemon ran.

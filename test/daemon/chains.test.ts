@@ -14,6 +14,7 @@ import {
   withoutHook,
 } from "../../src/chains/index.js";
 import { NixDbStore } from "../../src/system/nix-db.js";
+import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
 import { build, instantiate, run, tempDir, useTestNix, writeNixFile } from "../helpers/nix.js";
 
 useTestNix();
@@ -108,4 +109,27 @@ test("nix.conf edits are idempotent, reversible, and never replace another hook"
   const settings = JSON.parse(shown) as Record<string, { value: unknown }>;
   assert.equal(settings["post-build-hook"]?.value, "/var/lib/provenix/post-build-hook");
   assert.ok(existsSync(join(dir, "nix.conf")));
+});
+
+test("daemon bad input: unknown mode, unreadable Nix database, bad numbers: one line, documented codes", () => {
+  const env = cliHome();
+  assert.equal(provenix(["keygen"], env).code, 0);
+  const cases: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
+    [["daemon", "--mode", "inotify"], env, 2, /--mode takes db or hook, not 'inotify'/],
+    [["daemon", "--poll", "fast"], env, 2, /--poll takes a whole number/],
+    [
+      ["daemon", "--once"],
+      { ...env, NIX_DB: "/nonexistent/db.sqlite" },
+      6,
+      /cannot read the Nix database/,
+    ],
+    [["status", "--list", "done"], env, 2, /--list takes pending or attested/],
+    [["hook", "reinstall"], env, 2, /hook takes 'install' or 'uninstall'/],
+  ];
+  for (const [args, e, code, message] of cases) {
+    const r = provenix(args, e);
+    assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assert.ok(isOneLineError(r), `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
 });

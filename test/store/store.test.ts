@@ -118,3 +118,23 @@ test("an unwritable location is a clear UNWRITABLE error", () => {
     message: /plain-file\/sub\/a.db/,
   });
 });
+
+test("a schema-1 store (before the journal) is migrated in place, its attestations kept", () => {
+  const path = join(tempDir(), "v1.db");
+  const store = AttestationStore.open(path);
+  store.put(attestation(4));
+  store.close();
+  // Make it exactly what provenix with schema 1 left: no journal tables, version 1.
+  const raw = new Database(path);
+  raw.exec("DROP TABLE journal; DROP TABLE daemon_state;");
+  raw.pragma("user_version = 1");
+  raw.close();
+  const reopened = AttestationStore.open(path);
+  assert.equal(reopened.count(), 1);
+  reopened.journal.record("b", [{ path: "/nix/store/x", status: "pending", source: "nix-db" }], 1);
+  assert.equal(reopened.journal.get("b", "/nix/store/x")?.status, "pending");
+  reopened.close();
+  const check = new Database(path, { readonly: true });
+  assert.equal(check.pragma("user_version", { simple: true }), 2);
+  check.close();
+});
