@@ -17,6 +17,7 @@ import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
 import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
+import { assessCommand } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -563,4 +564,5 @@ export const COMMANDS: Record<string, Command> = {
   daemon: daemonCommand,
   status: statusCommand,
   hook: hookCommand,
+  assess: assessCommand,
 };

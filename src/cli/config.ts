@@ -14,6 +14,10 @@ export interface Config {
   /** Also trust Nix's `trusted-public-keys`. */
   readonly useNixTrustedKeys: boolean;
   readonly builderId: string;
+  /** Declared: this machine is a dedicated build host, not a workstation (SLSA "hosted"). */
+  readonly hosted: boolean;
+  /** Declared: where consumers get the provenance (SLSA "distribute provenance"). */
+  readonly distribution?: string;
   /** The config file that was read, if any. */
   readonly configFile?: string;
 }
@@ -48,6 +52,8 @@ interface ConfigFile {
   trustedKeys?: string[];
   useNixTrustedKeys?: boolean;
   builderId?: string;
+  hosted?: boolean;
+  distribution?: string;
 }
 
 function readConfigFile(path: string, required: boolean): ConfigFile | undefined {
@@ -65,11 +71,19 @@ function readConfigFile(path: string, required: boolean): ConfigFile | undefined
     throw new CliError("CONFIG", `config file ${path} must hold a JSON object`);
   }
   const c = value as Record<string, unknown>;
-  const known = new Set(["store", "key", "trustedKeys", "useNixTrustedKeys", "builderId"]);
+  const known = new Set([
+    "store",
+    "key",
+    "trustedKeys",
+    "useNixTrustedKeys",
+    "builderId",
+    "hosted",
+    "distribution",
+  ]);
   for (const k of Object.keys(c)) {
     if (!known.has(k)) throw new CliError("CONFIG", `config file ${path}: unknown setting '${k}'`);
   }
-  for (const k of ["store", "key", "builderId"]) {
+  for (const k of ["store", "key", "builderId", "distribution"]) {
     if (c[k] !== undefined && typeof c[k] !== "string") {
       throw new CliError("CONFIG", `config file ${path}: '${k}' must be a string`);
     }
@@ -80,8 +94,10 @@ function readConfigFile(path: string, required: boolean): ConfigFile | undefined
   ) {
     throw new CliError("CONFIG", `config file ${path}: 'trustedKeys' must be a list of strings`);
   }
-  if (c.useNixTrustedKeys !== undefined && typeof c.useNixTrustedKeys !== "boolean") {
-    throw new CliError("CONFIG", `config file ${path}: 'useNixTrustedKeys' must be true or false`);
+  for (const k of ["useNixTrustedKeys", "hosted"]) {
+    if (c[k] !== undefined && typeof c[k] !== "boolean") {
+      throw new CliError("CONFIG", `config file ${path}: '${k}' must be true or false`);
+    }
   }
   return c;
 }
@@ -103,6 +119,8 @@ export function loadConfig(flags: ConfigFlags): Config {
     useNixTrustedKeys: fromFile.useNixTrustedKeys ?? true,
     builderId:
       flags.builderId ?? env.PROVENIX_BUILDER_ID ?? fromFile.builderId ?? defaultBuilderId(),
+    hosted: fromFile.hosted ?? false,
+    ...(fromFile.distribution !== undefined ? { distribution: fromFile.distribution } : {}),
     ...(existsSync(file) ? { configFile: file } : {}),
   };
 }
