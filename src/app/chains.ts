@@ -1,3 +1,4 @@
+import { withoutBuildLevel } from "../assess/index.js";
 import { DerivationCache, SLSA_PROVENANCE_V1, type BuildHost } from "../attest/index.js";
 import {
   classifyRegistered,
@@ -120,12 +121,15 @@ export function readDaemonState(journal: Journal): DaemonState | undefined {
  */
 export class Chains {
   private readonly now: () => number;
+  /** The journal's key: the builder's identity, without a level claim. */
+  private readonly journalId: string;
 
   constructor(
     private readonly deps: ChainsDeps,
     private readonly o: ChainsOptions,
   ) {
     this.now = deps.now ?? Date.now;
+    this.journalId = withoutBuildLevel(o.builderId);
   }
 
   private get journal() {
@@ -161,7 +165,7 @@ export class Chains {
   /** Only what the journal does not hold yet (or holds as vanished). */
   private fresh(paths: readonly ObservedPath[]): ObservedPath[] {
     return paths.filter((p) => {
-      const row = this.journal.get(this.o.builderId, p.path);
+      const row = this.journal.get(this.journalId, p.path);
       return row === undefined || row.status === "vanished";
     });
   }
@@ -183,7 +187,7 @@ export class Chains {
       const now = this.now();
       const store = this.deps.store;
       added += store.transaction(() => {
-        const n = this.journal.record(this.o.builderId, observed, now);
+        const n = this.journal.record(this.journalId, observed, now);
         this.journal.setState(CHECKPOINT, String(last.id));
         return n;
       });
@@ -239,7 +243,7 @@ export class Chains {
     this.protect(fresh);
     const now = this.now();
     const added = this.deps.store.transaction(() =>
-      this.journal.record(this.o.builderId, fresh, now),
+      this.journal.record(this.journalId, fresh, now),
     );
     for (const e of entries) spool.done(e.file);
     for (const p of fresh)
@@ -251,7 +255,8 @@ export class Chains {
   async work(): Promise<WorkResult> {
     const { store } = this.deps;
     const builderId = this.o.builderId;
-    const rows = this.journal.due(builderId, this.now(), this.o.batchSize);
+    const journalId = this.journalId;
+    const rows = this.journal.due(journalId, this.now(), this.o.batchSize);
     if (rows.length === 0) return { attested: 0, retrying: 0, failed: 0, vanished: 0 };
     const infos = await this.deps.nix.pathInfos(rows.map((r) => r.path));
     const vanished = rows.filter((r) => !infos.has(r.path));
@@ -308,7 +313,7 @@ export class Chains {
             });
             continue;
           }
-          this.journal.markAttested(builderId, [row.path], id, now);
+          this.journal.markAttested(journalId, [row.path], id, now);
           result.attested++;
           events.push({
             event: "attested",
@@ -324,7 +329,7 @@ export class Chains {
         const permanent = error instanceof NixError && PERMANENT.has(error.code);
         const next = nextAttempt(row.attempts + 1, now, this.o.retry, permanent);
         const message = oneLine(error);
-        this.journal.markFailure(builderId, row.path, message, now, next);
+        this.journal.markFailure(journalId, row.path, message, now, next);
         if (next.terminal) result.failed++;
         else result.retrying++;
         events.push({
@@ -380,7 +385,7 @@ export class Chains {
     if (!roots) return 0;
     let n = 0;
     for (const path of roots.list()) {
-      const row = this.journal.get(this.o.builderId, path);
+      const row = this.journal.get(this.journalId, path);
       if (row && (row.status === "pending" || row.status === "failed")) continue;
       roots.release(path);
       n++;

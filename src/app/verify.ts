@@ -10,6 +10,8 @@ export interface VerifyContext {
   readonly store: AttestationStore;
   readonly trustedKeys: readonly PublicKey[];
   readonly builderIds?: readonly string[];
+  /** The SLSA Build level builder.id must claim at least. */
+  readonly minBuildLevel?: number;
   /** Recompute each NAR hash from disk (default) instead of trusting Nix's record. */
   readonly rehash: boolean;
 }
@@ -57,6 +59,7 @@ export async function verifyStorePath(ctx: VerifyContext, path: string): Promise
         trustedKeys: ctx.trustedKeys,
         predicateType: SLSA_PROVENANCE_V1,
         ...(ctx.builderIds ? { builderIds: ctx.builderIds } : {}),
+        ...(ctx.minBuildLevel !== undefined ? { minBuildLevel: ctx.minBuildLevel } : {}),
         subject: { name: path, sha256 },
       }),
     }))
@@ -99,6 +102,7 @@ export async function verifyBundle(
     trustedKeys: ctx.trustedKeys,
     ...(predicateType !== undefined ? { predicateType } : {}),
     ...(ctx.builderIds ? { builderIds: ctx.builderIds } : {}),
+    ...(ctx.minBuildLevel !== undefined ? { minBuildLevel: ctx.minBuildLevel } : {}),
   });
   if (!attestation.ok || !attestation.statement) {
     return {

@@ -265,3 +265,36 @@ export function assess(f: AssessFacts): Assessment {
   }
   return { level, findings };
 }
+
+/** The query parameter of builder.id that carries the level provenix assessed. */
+export const BUILD_LEVEL_PARAM = "slsa-build-level";
+
+/** builder.id claiming Build level `level` (the assessed level; see `provenix assess`). */
+export function withBuildLevel(builderId: string, level: Level): string {
+  const url = new URL(builderId);
+  url.searchParams.set(BUILD_LEVEL_PARAM, String(level));
+  return url.toString();
+}
+
+/** The Build level a builder.id claims, if any. */
+export function claimedBuildLevel(builderId: string): Level | undefined {
+  let v: string | null;
+  try {
+    v = new URL(builderId).searchParams.get(BUILD_LEVEL_PARAM);
+  } catch {
+    return undefined;
+  }
+  return v === "0" || v === "1" || v === "2" || v === "3" ? (Number(v) as Level) : undefined;
+}
+
+/** builder.id without its level claim: the builder's identity. */
+export function withoutBuildLevel(builderId: string): string {
+  try {
+    const url = new URL(builderId);
+    if (!url.searchParams.has(BUILD_LEVEL_PARAM)) return builderId;
+    url.searchParams.delete(BUILD_LEVEL_PARAM);
+    return url.toString();
+  } catch {
+    return builderId;
+  }
+}

@@ -1,5 +1,5 @@
 import { readDaemonState } from "../app/chains.js";
-import { assess, type Assessment } from "../assess/index.js";
+import { assess, withBuildLevel, type Assessment, type Level } from "../assess/index.js";
 import { gatherAssessFacts } from "../system/assess-facts.js";
 import { AttestationStore } from "../store/index.js";
 import type { Command } from "./commands.js";
@@ -93,3 +93,30 @@ Options:
     return pass ? EXIT.OK : EXIT.VERIFY_FAILED;
   },
 };
+
+/**
+ * With --claim-level N: builder.id carries `slsa-build-level=N`, but only when
+ * this machine assesses at N or higher now; otherwise nothing is attested.
+ */
+export async function claimLevel(
+  ctx: Context,
+  value: unknown,
+  opts: { daemonRunning?: boolean } = {},
+): Promise<void> {
+  if (value === undefined) return;
+  if (typeof value !== "string" || !["1", "2", "3"].includes(value))
+    throw new CliError("USAGE", "--claim-level takes 1, 2 or 3");
+  const wanted = Number(value) as Level;
+  const a = await assessHere(ctx, opts);
+  if (a.level < wanted) {
+    const gaps = a.findings
+      .filter((f) => f.verdict === "not-met" && f.level <= wanted && !f.id.startsWith("producer"))
+      .map((f) => f.requirement)
+      .join(", ");
+    throw new CliError(
+      "CONFIG",
+      `cannot claim SLSA Build L${wanted}: this machine assesses at L${a.level} (not met: ${gaps}; see provenix assess)`,
+    );
+  }
+  ctx.config = { ...ctx.config, builderId: withBuildLevel(ctx.config.builderId, wanted) };
+}

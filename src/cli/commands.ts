@@ -17,7 +17,7 @@ import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
 import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
-import { assessCommand } from "./assess-command.js";
+import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -121,8 +121,11 @@ Options:
                       in-toto statement about its outputs (predicateType
                       https://cyclonedx.org/bom or https://spdx.dev/Document)
   --closure KIND      the SBOM's closure: runtime (default), build or both
+  --claim-level N     write builder.id with slsa-build-level=N, only if
+                      'provenix assess' gives this machine level N or higher
   --json              print the results as JSON`,
   options: {
+    "claim-level": { type: "string" },
     build: { type: "boolean" },
     attr: { type: "string", short: "A" },
     output: { type: "string", multiple: true },
@@ -136,6 +139,7 @@ Options:
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to attest");
     const signer = await ctx.signer(inv.values.key !== undefined);
+    await claimLevel(ctx, inv.values["claim-level"]);
     const attribute = typeof inv.values.attr === "string" ? inv.values.attr : undefined;
     const only = strings(inv.values.output);
     const sbom = typeof inv.values.sbom === "string" ? sbomChoices(inv.values, "sbom") : undefined;
@@ -270,7 +274,11 @@ Options:
                       line) or one PEM key (repeatable)
   --trusted-key KEY   a trusted Nix public key, name:base64 (repeatable)
   --no-nix-keys       do not trust Nix's trusted-public-keys
-  --builder-id URI    require this runDetails.builder.id (repeatable)
+  --builder-id URI    require this runDetails.builder.id (repeatable; its
+                      slsa-build-level parameter is ignored in the comparison)
+  --require-level N   require builder.id to claim SLSA Build level N or higher
+                      (provenix writes the claim only where 'provenix assess'
+                      passes; trust it as far as you trust the signer)
   --no-rehash         trust Nix's recorded NAR hash instead of rehashing
   --json              print the full results as JSON`,
   options: {
@@ -278,6 +286,7 @@ Options:
     "trusted-key": { type: "string", multiple: true },
     "no-nix-keys": { type: "boolean" },
     "builder-id": { type: "string", multiple: true },
+    "require-level": { type: "string" },
     "no-rehash": { type: "boolean" },
   },
   async run(ctx, inv) {
@@ -288,11 +297,16 @@ Options:
       nixKeys: inv.values["no-nix-keys"] !== true,
     });
     const builderIds = strings(inv.values["builder-id"]);
+    const level =
+      typeof inv.values["require-level"] === "string" ? inv.values["require-level"] : undefined;
+    if (level !== undefined && !["0", "1", "2", "3"].includes(level))
+      throw new CliError("USAGE", `--require-level takes 0, 1, 2 or 3`);
     const base = {
       nix: ctx.nix,
       trustedKeys,
       rehash: inv.values["no-rehash"] !== true,
       ...(builderIds.length > 0 ? { builderIds } : {}),
+      ...(level !== undefined ? { minBuildLevel: Number(level) } : {}),
     };
     const results: (PathVerification | BundleVerification)[] = [];
     for (const arg of targets) {

@@ -35,7 +35,7 @@ export class Context {
   readonly host = new LocalBuildHost();
   private cache?: DerivationCache;
 
-  constructor(readonly config: Config) {}
+  constructor(public config: Config) {}
 
   get nix(): NixStore {
     this.nixStore ??= openNixStore();

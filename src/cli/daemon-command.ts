@@ -1,6 +1,7 @@
 import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { withoutBuildLevel } from "../assess/index.js";
 import { Chains, readCheckpoint, readDaemonState, type ChainsEvent } from "../app/chains.js";
 import { runDaemon, RETRYABLE } from "../app/daemon-loop.js";
 import { DEFAULT_RETRY } from "../chains/index.js";
@@ -11,6 +12,7 @@ import { defaultNixConf, installHook, uninstallHook } from "../system/hook-files
 import { DEFAULT_NIX_DB, NixDbStore } from "../system/nix-db.js";
 import { SpoolDir } from "../system/spool.js";
 import { VERSION } from "../version.js";
+import { claimLevel } from "./assess-command.js";
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -114,6 +116,9 @@ Options:
   --no-gc-roots       do not keep outputs from garbage collection
   --spool DIR         the hook's spool (default: spool/ next to the store)
   --nice N            scheduling priority, 0-19 (default 10): builds come first
+  --claim-level N     write builder.id with slsa-build-level=N, only if
+                      'provenix assess' gives this machine level N or higher
+                      (checked at start)
   --quiet             log only warnings and errors`,
   options: {
     key: { type: "string" },
@@ -133,6 +138,7 @@ Options:
     spool: { type: "string" },
     nice: { type: "string" },
     quiet: { type: "boolean" },
+    "claim-level": { type: "string" },
   },
   keyIsSigningKey: true,
   builderIdIsOwn: true,
@@ -171,6 +177,7 @@ Options:
     }
 
     const signer = await ctx.signer(inv.values.key !== undefined);
+    await claimLevel(ctx, inv.values["claim-level"], { daemonRunning: true });
     const nix = openNixDb();
     const controller = new AbortController();
     const stop = () => controller.abort();
@@ -221,7 +228,7 @@ Options:
           },
         );
         if (inv.values["retry-failed"] === true) {
-          const n = store.journal.retryFailed(ctx.config.builderId);
+          const n = store.journal.retryFailed(withoutBuildLevel(ctx.config.builderId));
           emit({ event: "retry-failed", level: "info", requeued: n });
         }
         await runDaemon(chains, { mode, pollMs, reconcileMs, from, once, emit }, controller.signal);

@@ -1,3 +1,4 @@
+import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
 import { IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE, type Statement } from "../attest/index.js";
 import {
   parseBundle,
@@ -32,6 +33,8 @@ export interface Expectations {
   readonly predicateType?: string;
   /** Accepted `runDetails.builder.id` values; unset or empty accepts any. */
   readonly builderIds?: readonly string[];
+  /** The SLSA Build level builder.id must claim at least (its slsa-build-level parameter). */
+  readonly minBuildLevel?: number;
   /** The artifact this attestation must be about: a subject with this name and sha256. */
   readonly subject?: { readonly name: string; readonly sha256: string };
 }
@@ -98,6 +101,11 @@ function isStatement(v: unknown): v is Statement {
     s.subject.every((d) => d !== null && typeof d === "object") &&
     typeof s.predicateType === "string"
   );
+}
+
+/** Equal builder ids, ignoring the slsa-build-level claim (checked on its own). */
+function sameBuilder(expected: string, actual: string): boolean {
+  return expected === actual || withoutBuildLevel(expected) === withoutBuildLevel(actual);
 }
 
 function builderId(statement: Statement): string | undefined {
@@ -212,7 +220,7 @@ export function verifyAttestation(
 
   const id = builderId(statement);
   if (expect.builderIds && expect.builderIds.length > 0) {
-    if (id === undefined || !expect.builderIds.includes(id)) {
+    if (id === undefined || !expect.builderIds.some((b) => sameBuilder(b, id))) {
       return c.fail(
         "builder",
         `builder.id '${id ?? "none"}' is not one of the expected builders`,
@@ -222,6 +230,19 @@ export function verifyAttestation(
     c.pass("builder", id);
   } else if (id !== undefined) {
     c.pass("builder", `${id} (any builder accepted)`);
+  }
+  if (expect.minBuildLevel !== undefined) {
+    const level = id === undefined ? undefined : claimedBuildLevel(id);
+    if (level === undefined || level < expect.minBuildLevel) {
+      return c.fail(
+        "builder",
+        level === undefined
+          ? `builder.id '${id ?? "none"}' claims no SLSA Build level; L${expect.minBuildLevel} required`
+          : `builder.id claims SLSA Build L${level}; L${expect.minBuildLevel} required`,
+        found,
+      );
+    }
+    c.pass("builder", `claims SLSA Build L${level} (L${expect.minBuildLevel} required)`);
   }
   return { ok: true, checks: c.list, ...found };
 }

@@ -71,6 +71,15 @@ test("a hardened builder running the daemon can claim Build L3; each flipped set
   ])
     met(best, id);
 
+  // The level goes into builder.id only where the assessment holds it up.
+  const [lib] = build("libA", `claim-${Date.now()}`);
+  const claimed = provenix(["attest", lib!, "--claim-level", "3", "--json"], env);
+  assert.equal(claimed.code, 0, claimed.stderr);
+  const builderId = (JSON.parse(claimed.stdout) as { builderId: string }[])[0]?.builderId ?? "";
+  assert.match(builderId, /[?&]slsa-build-level=3(#|$)/);
+  const v3 = provenix(["verify", lib!, "--require-level", "3", "--json"], env);
+  assert.equal(v3.code, 0, v3.stdout);
+
   const flips: [string, string[], string, number, RegExp][] = [
     [
       "sandbox disabled",
@@ -173,6 +182,20 @@ test("a workstation: not hosted, no key, nothing attested: L0, and what to do ab
   const text = provenix(["assess"], env);
   assert.match(text.stdout, /This machine can claim SLSA Build L1\n$/);
   assert.match(text.stdout, /NOT MET {2}L2 {2}Isolation: hosted/);
+  // A claim the machine cannot back is refused, and nothing is attested.
+  const before = provenix(["show", out!, "--json"], env).stdout;
+  const refused = provenix(["attest", out!, "--claim-level", "2"], env);
+  assert.equal(refused.code, 2);
+  assert.ok(isOneLineError(refused), refused.stderr);
+  assert.match(
+    refused.stderr,
+    /cannot claim SLSA Build L2: this machine assesses at L1 \(not met: .*Isolation: hosted/,
+  );
+  assert.equal(provenix(["show", out!, "--json"], env).stdout, before);
+  // Verifiers can require a level: an unclaimed builder.id does not pass.
+  const v = provenix(["verify", out!, "--require-level", "1"], env);
+  assert.equal(v.code, 1);
+  assert.match(v.stdout, /claims no SLSA Build level; L1 required/);
   const bad = provenix(["assess", "--level", "4"], env);
   assert.equal(bad.code, 2);
   assert.ok(isOneLineError(bad));
