@@ -19,6 +19,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# `provenix rebuild` attaches diffoscope's report when outputs differ (tests use the real one).
+if ! command -v diffoscope >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "setup: installing diffoscope-minimal with apt-get" >&2
+  [ ${#need_apt[@]} -gt 0 ] || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends diffoscope-minimal >/dev/null
+fi
+
+# Nix creates its database on first use; the daemon and its tests read it from the start.
+if [ "$(id -u)" -eq 0 ] && [ ! -e /nix/var/nix/db/db.sqlite ]; then
+  nix-store --init
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci (better-sqlite3 compiles from source: about a minute)" >&2
   npm ci --no-audit --no-fund --loglevel=error
