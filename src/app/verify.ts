@@ -4,6 +4,8 @@ import type { PublicKey } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import { hashNar } from "../system/nar-dump.js";
 import { verifyAttestation, type AttestationVerification } from "../verify/index.js";
+import { consensusFor, reproducedBy } from "../repro/index.js";
+import { claimsFrom, storedSources } from "./consensus.js";
 
 export interface VerifyContext {
   readonly nix: NixStore;
@@ -14,6 +16,8 @@ export interface VerifyContext {
   readonly minBuildLevel?: number;
   /** Recompute each NAR hash from disk (default) instead of trusting Nix's record. */
   readonly rehash: boolean;
+  /** Distinct trusted keys that must have produced the same NAR hash (provenance or rebuild). */
+  readonly reproducedBy?: number;
 }
 
 export interface PathVerification {
@@ -25,6 +29,8 @@ export interface PathVerification {
   readonly rehashed: boolean;
   /** One entry per stored attestation that names this path, best first. */
   readonly attestations: readonly (AttestationVerification & { readonly id: number })[];
+  /** With reproducedBy: the trusted keys whose own builds gave this NAR hash. */
+  readonly reproducedBy?: readonly string[];
 }
 
 function score(v: AttestationVerification): number {
@@ -65,13 +71,25 @@ export async function verifyStorePath(ctx: VerifyContext, path: string): Promise
     }))
     .sort((a, b) => score(b) - score(a));
   const best = results[0];
-  const ok = best?.ok === true;
+  const result = { ...base, sha256, attestations: results };
+  if (best?.ok !== true) {
+    return { ...result, ok: false, reason: best?.reason ?? "no attestation verified" };
+  }
+  if (ctx.reproducedBy === undefined) return { ...result, ok: true };
+  const { claims } = claimsFrom(storedSources(ctx.store, path), ctx.trustedKeys);
+  const agreeing = reproducedBy(claims, path, sha256);
+  if (agreeing.length >= ctx.reproducedBy) return { ...result, ok: true, reproducedBy: agreeing };
+  const others = consensusFor(path, claims, sha256)
+    .groups.filter((g) => !g.local)
+    .map((g) => `${g.identities.map((i) => i.keyid).join(", ")} signed sha256:${g.sha256}`);
   return {
-    ...base,
-    sha256,
-    ok,
-    ...(ok ? {} : { reason: best?.reason ?? "no attestation verified" }),
-    attestations: results,
+    ...result,
+    ok: false,
+    reproducedBy: agreeing,
+    reason:
+      `reproduced by ${agreeing.length} trusted builder(s)` +
+      `${agreeing.length > 0 ? ` (${agreeing.join(", ")})` : ""}, ${ctx.reproducedBy} required` +
+      (others.length > 0 ? `; disagreeing: ${others.join("; ")}` : ""),
   };
 }
 

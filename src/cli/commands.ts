@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ParseArgsConfig } from "node:util";
-import { SLSA_PROVENANCE_V1, type FlakeSource } from "../attest/index.js";
+import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import { attestDerivation, type AttestResult } from "../app/attest.js";
 import {
   verifyBundle,
@@ -11,7 +11,8 @@ import {
 } from "../app/verify.js";
 import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey } from "../sign/index.js";
 import { writeKeyPair } from "../system/key-files.js";
-import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
+import { classifyTarget } from "../system/targets.js";
+import { derivationsFor, needTargets, printJson, strings } from "./args.js";
 import type { StoredAttestation } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
@@ -19,6 +20,12 @@ import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
+import {
+  consensusCommand,
+  importCommand,
+  rebuildCommand,
+  reportCommand,
+} from "./rebuild-command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import type { Io } from "./main.js";
@@ -39,59 +46,9 @@ export interface Command {
   keyIsSigningKey?: boolean;
   /** `--builder-id` sets the builder we attest as (attest) rather than expectations (verify). */
   builderIdIsOwn?: boolean;
+  /** Options whose value may be left out: `--closure` alone means `--closure build`. */
+  optionalValues?: Record<string, { default: string; choices: readonly string[] }>;
   run(ctx: Context, inv: Invocation): Promise<number> | number;
-}
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v)
-    ? v.filter((x): x is string => typeof x === "string")
-    : typeof v === "string"
-      ? [v]
-      : [];
-}
-
-function needTargets(inv: Invocation, what: string): string[] {
-  if (inv.positionals.length === 0) throw new CliError("USAGE", `missing ${what} (see --help)`);
-  return inv.positionals;
-}
-
-function printJson(inv: Invocation, value: unknown): void {
-  inv.io.out(JSON.stringify(value, null, 2) + "\n");
-}
-
-// --- attest -------------------------------------------------------------------
-
-/** The derivations an argument stands for, built first with --build. */
-async function derivationsFor(
-  ctx: Context,
-  arg: string,
-  opts: { build: boolean; attribute?: string },
-): Promise<{ drvPath: string; outputs?: string[]; installable?: string; flake?: FlakeSource }[]> {
-  const t = classifyTarget(arg, ctx.nix.storeDir);
-  switch (t.kind) {
-    case "output": {
-      // Every output of the derivation that built it which is still in the store.
-      const drvPath = await derivationOf(ctx.nix, t.path);
-      return [{ drvPath, outputs: [...(await ctx.nix.derivationOutputs(drvPath)).keys()] }];
-    }
-    case "derivation":
-      if (opts.build) await realise([t.drvPath]);
-      return [{ drvPath: t.drvPath }];
-    case "installable": {
-      const { drvPaths, flake } = await instantiate(t.installable, opts.attribute);
-      if (opts.build) await realise(drvPaths);
-      return drvPaths.map((drvPath) => ({
-        drvPath,
-        installable: t.installable,
-        ...(flake ? { flake } : {}),
-      }));
-    }
-    case "bundle":
-      throw new CliError(
-        "INPUT",
-        `${arg} is a bundle file; attest takes a build output, a .drv or an installable`,
-      );
-  }
 }
 
 const attest: Command = {
@@ -236,6 +193,11 @@ function renderPath(v: PathVerification, io: Io): void {
     for (const c of best.checks)
       io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
   }
+  if (v.reproducedBy) {
+    io.out(
+      `  reproduced   by ${v.reproducedBy.length} trusted key(s)${v.reproducedBy.length > 0 ? `: ${v.reproducedBy.join(", ")}` : ""}\n`,
+    );
+  }
   if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
 }
 
@@ -279,6 +241,10 @@ Options:
   --require-level N   require builder.id to claim SLSA Build level N or higher
                       (provenix writes the claim only where 'provenix assess'
                       passes; trust it as far as you trust the signer)
+  --require-reproduced-by K
+                      require K distinct trusted keys whose own builds gave the
+                      same NAR hash: provenance, or a rebuild attestation
+                      ('provenix rebuild'; others' imported with 'provenix import')
   --no-rehash         trust Nix's recorded NAR hash instead of rehashing
   --json              print the full results as JSON`,
   options: {
@@ -287,6 +253,7 @@ Options:
     "no-nix-keys": { type: "boolean" },
     "builder-id": { type: "string", multiple: true },
     "require-level": { type: "string" },
+    "require-reproduced-by": { type: "string" },
     "no-rehash": { type: "boolean" },
   },
   async run(ctx, inv) {
@@ -301,12 +268,16 @@ Options:
       typeof inv.values["require-level"] === "string" ? inv.values["require-level"] : undefined;
     if (level !== undefined && !["0", "1", "2", "3"].includes(level))
       throw new CliError("USAGE", `--require-level takes 0, 1, 2 or 3`);
+    const k = inv.values["require-reproduced-by"];
+    if (typeof k === "string" && !/^[1-9][0-9]*$/.test(k))
+      throw new CliError("USAGE", "--require-reproduced-by takes a number of builders, 1 or more");
     const base = {
       nix: ctx.nix,
       trustedKeys,
       rehash: inv.values["no-rehash"] !== true,
       ...(builderIds.length > 0 ? { builderIds } : {}),
       ...(level !== undefined ? { minBuildLevel: Number(level) } : {}),
+      ...(typeof k === "string" ? { reproducedBy: Number(k) } : {}),
     };
     const results: (PathVerification | BundleVerification)[] = [];
     for (const arg of targets) {
@@ -322,6 +293,12 @@ Options:
           if (!inv.json) renderPath(r, inv.io);
           break;
         case "bundle": {
+          if (typeof k === "string") {
+            throw new CliError(
+              "USAGE",
+              `--require-reproduced-by checks store paths; import ${arg} with 'provenix import' and verify the path`,
+            );
+          }
           const bytes = readFileSync(t.file);
           r = await verifyBundle(base, t.file, bytes);
           if (!inv.json) renderBundle(r, inv.io);
@@ -579,4 +556,8 @@ export const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   hook: hookCommand,
   assess: assessCommand,
+  rebuild: rebuildCommand,
+  consensus: consensusCommand,
+  import: importCommand,
+  report: reportCommand,
 };

@@ -11,7 +11,7 @@ Usage: provenix <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`)
   .join("\n")}
 
 Global options:
@@ -63,7 +63,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     let parsed;
     try {
       parsed = parseArgs({
-        args: rest,
+        args: withOptionalValues(rest, command.optionalValues ?? {}),
         options: { ...GLOBAL_OPTIONS, ...command.options },
         allowPositionals: true,
         strict: true,
@@ -104,6 +104,21 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } finally {
     ctx?.close();
   }
+}
+
+/** `--opt` given without one of its choices gets its default value (parseArgs needs one). */
+function withOptionalValues(
+  args: readonly string[],
+  optional: Record<string, { default: string; choices: readonly string[] }>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? "";
+    out.push(a);
+    const o = a.startsWith("--") ? optional[a.slice(2)] : undefined;
+    if (o && !o.choices.includes(args[i + 1] ?? "")) out.push(o.default);
+  }
+  return out;
 }
 
 function wantsJson(argv: string[]): boolean {

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
 import { Journal, JOURNAL_SCHEMA } from "./journal.js";
+import { REBUILD_SCHEMA, Rebuilds } from "./rebuilds.js";
 
 // "PVNX" as a big-endian 32-bit integer: marks a SQLite file as ours (PRAGMA application_id).
 const APPLICATION_ID = 0x50564e58;
@@ -37,6 +38,7 @@ CREATE INDEX attestations_builder_id ON attestations(builder_id);
 CREATE INDEX attestations_created_at ON attestations(created_at);
 `,
   JOURNAL_SCHEMA,
+  REBUILD_SCHEMA,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -225,6 +227,14 @@ export class AttestationStore {
   get journal(): Journal {
     this.journalInstance ??= new Journal(this.db, (e) => storeError(e, this.path));
     return this.journalInstance;
+  }
+
+  private rebuildsInstance?: Rebuilds;
+
+  /** Reports linked by digest from attestations, and closure-rebuild runs. */
+  get rebuilds(): Rebuilds {
+    this.rebuildsInstance ??= new Rebuilds(this.db, (e) => storeError(e, this.path));
+    return this.rebuildsInstance;
   }
 
   /** Run `fn` in one write transaction: everything it stores lands together or not at all. */

@@ -119,22 +119,26 @@ test("an unwritable location is a clear UNWRITABLE error", () => {
   });
 });
 
-test("a schema-1 store (before the journal) is migrated in place, its attestations kept", () => {
+test("a schema-1 store (before the journal and rebuilds) is migrated in place, its attestations kept", () => {
   const path = join(tempDir(), "v1.db");
   const store = AttestationStore.open(path);
   store.put(attestation(4));
   store.close();
   // Make it exactly what provenix with schema 1 left: no journal tables, version 1.
   const raw = new Database(path);
-  raw.exec("DROP TABLE journal; DROP TABLE daemon_state;");
+  raw.exec(
+    "DROP TABLE journal; DROP TABLE daemon_state; DROP TABLE rebuild_items; DROP TABLE rebuild_runs; DROP TABLE reports;",
+  );
   raw.pragma("user_version = 1");
   raw.close();
   const reopened = AttestationStore.open(path);
   assert.equal(reopened.count(), 1);
   reopened.journal.record("b", [{ path: "/nix/store/x", status: "pending", source: "nix-db" }], 1);
   assert.equal(reopened.journal.get("b", "/nix/store/x")?.status, "pending");
+  const digest = reopened.rebuilds.putReport("text/plain", Buffer.from("r"));
+  assert.equal(reopened.rebuilds.getReport(digest)?.content.toString(), "r");
   reopened.close();
   const check = new Database(path, { readonly: true });
-  assert.equal(check.pragma("user_version", { simple: true }), 2);
+  assert.equal(check.pragma("user_version", { simple: true }), 3);
   check.close();
 });

@@ -1,0 +1,4 @@
+export * from "./consensus.js";
+export * from "./diff.js";
+export * from "./predicate.js";
+export * from "./report.js";
