@@ -7,7 +7,7 @@ import {
   type Claim,
   type PathConsensus,
 } from "../repro/index.js";
-import { parseBundle, type PublicKey } from "../sign/index.js";
+import { keyIdentity, parseBundle, type PublicKey } from "../sign/index.js";
 import type { AttestationStore, NewAttestation } from "../store/index.js";
 import { verifyAttestation } from "../verify/index.js";
 
@@ -50,7 +50,7 @@ export function claimsFrom(
     }
     const { statement, signer } = v;
     const builderId = builderOf(statement);
-    const base = { keyid: signer.keyid, source, ...(builderId ? { builderId } : {}) };
+    const base = { signer: keyIdentity(signer), source, ...(builderId ? { builderId } : {}) };
     if (statement.predicateType === SLSA_PROVENANCE_V1) {
       for (const s of statement.subject) {
         if (s.name && s.digest?.sha256) {

@@ -81,7 +81,7 @@ export async function verifyStorePath(ctx: VerifyContext, path: string): Promise
   if (agreeing.length >= ctx.reproducedBy) return { ...result, ok: true, reproducedBy: agreeing };
   const others = consensusFor(path, claims, sha256)
     .groups.filter((g) => !g.local)
-    .map((g) => `${g.identities.map((i) => i.keyid).join(", ")} signed sha256:${g.sha256}`);
+    .map((g) => `${g.identities.map((i) => i.signer).join(", ")} signed sha256:${g.sha256}`);
   return {
     ...result,
     ok: false,

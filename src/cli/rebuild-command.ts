@@ -258,7 +258,7 @@ function renderConsensus(c: PathConsensus, inv: Invocation): void {
       `  sha256:${g.sha256}${g.local ? " (the local copy)" : ""}: ${g.identities.length} builder(s)`,
     );
     for (const i of g.identities) {
-      out(`    ${i.keyid} [${i.kinds.join(", ")}] ${i.builderIds.join(", ")}`);
+      out(`    ${i.signer} [${i.kinds.join(", ")}] ${i.builderIds.join(", ")}`);
     }
   }
 }

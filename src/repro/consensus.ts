@@ -7,8 +7,8 @@ export type ClaimKind = "provenance" | "rebuild";
 export interface Claim {
   readonly path: string;
   readonly sha256: string;
-  /** The trusted key that signed the claim: one key is one builder identity. */
-  readonly keyid: string;
+  /** The trusted key that signed the claim (its identity: Nix `name:base64` or PEM digest). */
+  readonly signer: string;
   readonly builderId?: string;
   readonly kind: ClaimKind;
   /** Where the attestation came from: "store #12", a file name. */
@@ -16,7 +16,8 @@ export interface Claim {
 }
 
 export interface Identity {
-  readonly keyid: string;
+  /** One trusted key is one builder identity. */
+  readonly signer: string;
   /** Every builder id this key claimed for the hash (one key may sign as several builders). */
   readonly builderIds: readonly string[];
   readonly kinds: readonly ClaimKind[];
@@ -50,10 +51,10 @@ export function consensusFor(
     if (c.path !== path) continue;
     const keys =
       byHash.get(c.sha256) ?? new Map<string, { ids: Set<string>; kinds: Set<ClaimKind> }>();
-    const who = keys.get(c.keyid) ?? { ids: new Set<string>(), kinds: new Set<ClaimKind>() };
+    const who = keys.get(c.signer) ?? { ids: new Set<string>(), kinds: new Set<ClaimKind>() };
     if (c.builderId !== undefined) who.ids.add(c.builderId);
     who.kinds.add(c.kind);
-    keys.set(c.keyid, who);
+    keys.set(c.signer, who);
     byHash.set(c.sha256, keys);
   }
   const groups: HashGroup[] = [...byHash.entries()]
@@ -61,12 +62,12 @@ export function consensusFor(
       sha256,
       local: sha256 === localSha256,
       identities: [...keys.entries()]
-        .map(([keyid, w]) => ({
-          keyid,
+        .map(([signer, w]) => ({
+          signer,
           builderIds: [...w.ids].sort(),
           kinds: [...w.kinds].sort(),
         }))
-        .sort((a, b) => a.keyid.localeCompare(b.keyid)),
+        .sort((a, b) => a.signer.localeCompare(b.signer)),
     }))
     .sort(
       (a, b) =>
@@ -85,6 +86,6 @@ export function consensusFor(
 /** The distinct trusted identities (keys) that claim to have produced `sha256` for `path`. */
 export function reproducedBy(claims: readonly Claim[], path: string, sha256: string): string[] {
   const keys = new Set<string>();
-  for (const c of claims) if (c.path === path && c.sha256 === sha256) keys.add(c.keyid);
+  for (const c of claims) if (c.path === path && c.sha256 === sha256) keys.add(c.signer);
   return [...keys].sort();
 }

@@ -117,6 +117,16 @@ export function nixPublicKeyText(key: PublicKey): string {
   return `${key.keyid}:${spkiDer(key.key).subarray(ED25519_SPKI_PREFIX.length).toString("base64")}`;
 }
 
+/**
+ * A key's identity, unique where its keyid may not be (Nix key names are chosen
+ * freely): the Nix public key `name:base64` for Nix keys, the SPKI digest for PEM keys.
+ */
+export function keyIdentity(key: PublicKey): string {
+  return key.algorithm === "ed25519" && !key.keyid.startsWith("sha256:")
+    ? nixPublicKeyText(key)
+    : key.keyid;
+}
+
 // --- PEM keys ---------------------------------------------------------------
 
 export function parsePemPublicKey(text: string): PublicKey {

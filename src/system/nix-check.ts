@@ -66,7 +66,7 @@ export async function checkRebuild(
   if (code !== 0 && !differs) {
     throw new NixError(
       "NIX_COMMAND_FAILED",
-      `rebuild of ${drvPath} failed: ${nixErrorLine(stderr)}`,
+      `rebuild of ${drvPath} failed: ${nixErrorLine(stderr).replace(/^error: /, "")}`,
     );
   }
   const checkPaths = new Map<string, string>();
