@@ -89,13 +89,16 @@ export async function rebuildDerivation(
       throw new NixError("NOT_BUILT", `${drvPath} was built, but not all of its outputs are valid`);
     }
   }
-  const { nixVersion, system } = await ctx.host.nixInfo().then((i) => ({
-    nixVersion: i.version,
-    system: typeof i.settings.system === "string" ? i.settings.system : drv.system,
-  }));
+  // Nix's version and settings are read while Nix rebuilds.
+  const nixInfo = ctx.host.nixInfo();
+  nixInfo.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
   const started = new Date();
   const run = await checkRebuild(drvPath, found.valid);
   const finished = new Date();
+  const { nixVersion, system } = await nixInfo.then((i) => ({
+    nixVersion: i.version,
+    system: typeof i.settings.system === "string" ? i.settings.system : drv.system,
+  }));
 
   const outputs: OutputCheck[] = [...found.valid].map(([name, path]) => {
     const info = found.infos.get(path);

@@ -2,7 +2,6 @@ import { STATEMENT_TYPE, type ResourceDescriptor, type Statement } from "../atte
 import type { NixStore } from "../nix/index.js";
 import {
   gatherSbomGraph,
-  toCycloneDx,
   toSpdx,
   type ClosureKind,
   type CycloneDxVersion,
@@ -37,7 +36,7 @@ export async function makeSbom(nix: NixStore, roots: SbomRoots, o: SbomOptions):
         toolVersion: o.toolVersion,
         ...(o.timestamp ? { timestamp: o.timestamp } : {}),
       })
-    : toCycloneDx(graph, {
+    : (await import("../sbom/cyclonedx.js")).toCycloneDx(graph, {
         toolVersion: o.toolVersion,
         ...(o.cyclonedxVersion ? { version: o.cyclonedxVersion } : {}),
         ...(o.timestamp ? { timestamp: o.timestamp } : {}),

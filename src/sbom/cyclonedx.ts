@@ -1,6 +1,6 @@
 import * as CDX from "@cyclonedx/cyclonedx-library";
-import { PackageURL } from "packageurl-js";
 import type { SbomGraph, SbomNode } from "./graph.js";
+import { packageUrl } from "./purl.js";
 
 // CycloneDX JSON through the CycloneDX library: its models, its normaliser for the
 // chosen spec version, and sortLists for byte-identical output.
@@ -12,17 +12,6 @@ const SPECS: Record<CycloneDxVersion, typeof CDX.Spec.Spec1dot6> = {
   "1.6": CDX.Spec.Spec1dot6,
   "1.7": CDX.Spec.Spec1dot7,
 };
-
-export function packageUrl(node: Pick<SbomNode, "name" | "version">): string {
-  return new PackageURL(
-    "nix",
-    undefined,
-    node.name,
-    node.version === "" ? undefined : node.version,
-    undefined,
-    undefined,
-  ).toString();
-}
 
 function component(node: SbomNode): CDX.Models.Component {
   const props: CDX.Models.Property[] = [new CDX.Models.Property("nix:store_path", node.id)];

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { packageUrl } from "./cyclonedx.js";
+import { packageUrl } from "./purl.js";
 import type { SbomGraph, SbomNode } from "./graph.js";
 
 // SPDX 2.3 JSON (spdx/spdx-spec, schemas/spdx-schema.json). No well-kept JS library
