@@ -3,9 +3,9 @@
 // `provenix daemon` watching the Nix database, with an empty post-build-hook and
 // with provenix's hook (daemon in hook mode), and prints the ratios; then the
 // time from registration to attestation (p50, p99) and the sustained rate.
-//   node dist/bench/daemon-graph.js [--n 2000] [--runs 1]
+//   node dist/bench/daemon-graph.js [--n 2000] [--runs 1] [--only none,daemon]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -19,7 +19,11 @@ const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
 const BIN = join(ROOT, "bin", "provenix.js");
 const BUILDER = "https://provenix.dev/bench";
 const { values } = parseArgs({
-  options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "1" } },
+  options: {
+    n: { type: "string", default: "2000" },
+    runs: { type: "string", default: "1" },
+    only: { type: "string" },
+  },
 });
 const n = Number(values.n);
 const runs = Number(values.runs);
@@ -71,6 +75,13 @@ function startDaemon(e: NodeJS.ProcessEnv, args: string[]): ChildProcess {
   );
   closeSync(log);
   return child;
+}
+
+/** CPU seconds (user + system) a live process has used, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid ?? 0}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function keygen(e: NodeJS.ProcessEnv): void {
@@ -167,6 +178,7 @@ keygen(he);
 const fromLog: number[] = [];
 const fromReg: number[] = [];
 const drains: number[] = [];
+const daemonCpu: number[] = [];
 
 const scenarios: Record<string, () => Promise<number>> = {
   // 1. No observation.
@@ -181,6 +193,7 @@ const scenarios: Record<string, () => Promise<number>> = {
     const tBuilt = Date.now();
     await waitAttested(store, before + n + 1);
     drains.push((Date.now() - tBuilt) / 1000);
+    daemonCpu.push(cpuSeconds(daemon.pid));
     daemon.kill("SIGTERM");
     await new Promise((r) => daemon.once("exit", r));
     latencies(store, closure(b.top));
@@ -206,7 +219,8 @@ const scenarios: Record<string, () => Promise<number>> = {
 };
 
 const times: Record<string, number[]> = {};
-const names = Object.keys(scenarios);
+const names = values.only ? values.only.split(",") : Object.keys(scenarios);
+for (const name of names) if (!(name in scenarios)) throw new Error(`unknown scenario ${name}`);
 for (let r = 0; r < runs; r++) {
   // Rotate the order each run, so slow drift on the machine spreads evenly.
   for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
@@ -216,6 +230,10 @@ for (let r = 0; r < runs; r++) {
   }
 }
 const med = (name: string) => percentile(times[name] ?? [], 50);
+const cpu = percentile(daemonCpu, 50);
+console.log(
+  `  daemon CPU (user + system) per build of ${n + 1}: ${cpu.toFixed(2)} s = ${((cpu / (n + 1)) * 1000).toFixed(2)} ms per attestation`,
+);
 console.log(`  no observation           ${med("none").toFixed(2)} s (median)`);
 console.log(
   `  provenix daemon (db)     ${med("daemon").toFixed(2)} s  ratio ${(med("daemon") / med("none")).toFixed(3)} (target <= 1.05); queue drained ${percentile(drains, 50).toFixed(2)} s after the build`,
