@@ -22,6 +22,7 @@ import { hashNar } from "../system/nar-dump.js";
 import { checkRebuild } from "../system/nix-check.js";
 import { realise } from "../system/targets.js";
 import { signStatement } from "./attest.js";
+import { buildClosure } from "./closure.js";
 
 export interface RebuildContext {
   readonly nix: NixStore;
@@ -218,32 +219,6 @@ export async function rebuildDerivation(
 }
 
 // --- closures -------------------------------------------------------------------
-
-/** The derivations of a build closure, dependencies first. */
-async function buildClosure(nix: NixStore, root: string): Promise<string[]> {
-  const order: string[] = [];
-  const seen = new Set<string>();
-  // Iterative post-order: deep graphs must not exhaust the stack.
-  const stack: { drv: string; inputs?: string[] }[] = [{ drv: root }];
-  seen.add(root);
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    if (!top) break;
-    if (!top.inputs) {
-      const d = await nix.readDerivation(top.drv);
-      top.inputs = d.inputDrvs.map(([p]) => p).filter((p) => !seen.has(p));
-    }
-    const next = top.inputs.pop();
-    if (next === undefined) {
-      order.push(top.drv);
-      stack.pop();
-    } else if (!seen.has(next)) {
-      seen.add(next);
-      stack.push({ drv: next });
-    }
-  }
-  return order;
-}
 
 /** The derivers of a runtime closure's paths that are still on disk, sorted. */
 async function runtimeClosure(nix: NixStore, root: string): Promise<string[]> {

@@ -20,6 +20,7 @@ import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
+import { verifyPolicy, verifyVsaFile } from "./policy-command.js";
 import {
   consensusCommand,
   importCommand,
@@ -246,8 +247,43 @@ Options:
                       same NAR hash: provenance, or a rebuild attestation
                       ('provenix rebuild'; others' imported with 'provenix import')
   --no-rehash         trust Nix's recorded NAR hash instead of rehashing
-  --json              print the full results as JSON`,
+  --json              print the full results as JSON
+
+With a policy (docs/policy.md; JSON Schema in docs/schemas/policy-v1.schema.json):
+  --policy FILE       check the artifact (and with --closure, every path of its
+                      closure) against a YAML or JSON policy: trusted provenance,
+                      or a trusted binary-cache signature for substituted paths,
+                      or a source named by trusted provenance, or an exception.
+                      Lists every failing path with its reason.
+  --closure [KIND]    runtime (default for a bare --closure) or build
+  --verbose           list the paths that pass too, with what vouched for them
+  --emit-vsa FILE     sign a SLSA Verification Summary Attestation of the result
+                      (also kept in the store); signed with --signing-key or the
+                      default signing key
+  --signing-key FILE  the key that signs the VSA
+  --verifier-id URI   the VSA's verifier.id (default
+                      https://provenix.dev/verifiers/provenix/v1#<hostname>)
+  --resource-uri URI  the VSA's resourceUri (default file://<store path>)
+  --policy-uri URI    the VSA's policy.uri (default the policy file's file:// URI)
+
+Checking a VSA (the spec's procedure: signature, subject, predicateType,
+verifier, resourceUri, PASSED, level):
+  --vsa FILE          the VSA to check against the target
+  --verifier-id URI   require this verifier.id
+  --resource-uri URI  require this resourceUri (default file://<store path>)
+  --vsa-level N       require SLSA_BUILD_LEVEL_N or higher in verifiedLevels`,
+  optionalValues: { closure: { default: "runtime", choices: ["runtime", "build"] } },
   options: {
+    policy: { type: "string" },
+    closure: { type: "string" },
+    verbose: { type: "boolean" },
+    "emit-vsa": { type: "string" },
+    "signing-key": { type: "string" },
+    "verifier-id": { type: "string" },
+    "resource-uri": { type: "string" },
+    "policy-uri": { type: "string" },
+    vsa: { type: "string" },
+    "vsa-level": { type: "string" },
     key: { type: "string", multiple: true },
     "trusted-key": { type: "string", multiple: true },
     "no-nix-keys": { type: "boolean" },
@@ -258,6 +294,14 @@ Options:
   },
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to verify");
+    if (typeof inv.values.policy === "string" && typeof inv.values.vsa === "string") {
+      throw new CliError("USAGE", "--policy verifies and --vsa checks a VSA: use one at a time");
+    }
+    if (typeof inv.values.policy === "string") return verifyPolicy(ctx, inv, targets);
+    if (typeof inv.values.vsa === "string") return verifyVsaFile(ctx, inv, targets);
+    for (const flag of ["closure", "emit-vsa", "verbose"]) {
+      if (inv.values[flag] !== undefined) throw new CliError("USAGE", `--${flag} needs --policy`);
+    }
     const trustedKeys = await ctx.trustedKeys({
       keyFiles: strings(inv.values.key),
       keyTexts: strings(inv.values["trusted-key"]),

@@ -1,6 +1,7 @@
 import { ChainsError } from "../chains/index.js";
 import { CodedError } from "../error.js";
 import { NixError } from "../nix/index.js";
+import { PolicyError } from "../policy/index.js";
 import { SignError } from "../sign/index.js";
 import { StoreError } from "../store/index.js";
 
@@ -24,7 +25,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   0   success (for verify: every target verified)
   1   verification failed: the evidence does not hold (reasons printed)
   2   usage error: unknown command or option, missing argument, bad config
-      (including a nix.conf that already has another post-build-hook)
+      or policy file (including a nix.conf that already has another
+      post-build-hook)
   3   bad input: path outside the store, not built, malformed .drv or bundle
   4   key problem: unreadable, malformed or insecure (group/other-readable) key
   5   attestation store problem: corrupt, foreign, locked, unwritable, disk full,
@@ -59,6 +61,7 @@ export function describeError(e: unknown): { exit: number; message: string } {
     return { exit: e.code === "MALFORMED_BUNDLE" ? EXIT.INPUT : EXIT.KEY, message: e.message };
   }
   if (e instanceof ChainsError) return { exit: EXIT.USAGE, message: e.message };
+  if (e instanceof PolicyError) return { exit: EXIT.USAGE, message: e.message };
   if (e instanceof StoreError) return { exit: EXIT.STORE, message: e.message };
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === "ENOSPC") return { exit: EXIT.STORE, message: "no space left on device" };

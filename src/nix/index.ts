@@ -5,3 +5,4 @@ export * from "./hash.js";
 export * from "./nar.js";
 export * from "./store-path.js";
 export type * from "./store.js";
+export * from "./narinfo.js";

@@ -1,0 +1,128 @@
+import { createHash } from "node:crypto";
+import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from "../attest/index.js";
+import { NixError, type NixStore } from "../nix/index.js";
+import {
+  evaluatePolicy,
+  VSA_V1,
+  vsaStatement,
+  type ClosurePath,
+  type Policy,
+  type PolicyResult,
+} from "../policy/index.js";
+import { signBundle, type Signer } from "../sign/index.js";
+import type { AttestationStore } from "../store/index.js";
+import { hashNar } from "../system/nar-dump.js";
+import { buildClosure } from "./closure.js";
+
+export type ClosureScope = "none" | "runtime" | "build";
+
+export interface PolicyVerifyContext {
+  readonly nix: NixStore;
+  readonly store: AttestationStore;
+  /** Recompute each NAR hash from disk instead of trusting Nix's record. */
+  readonly rehash: boolean;
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/**
+ * The paths to check for these roots: the roots alone, their runtime closure
+ * (store references), or their build closure (every output and source of every
+ * derivation needed to build them; .drv files are covered by the provenance
+ * that names them).
+ */
+export async function closurePaths(
+  nix: NixStore,
+  roots: readonly string[],
+  scope: ClosureScope,
+): Promise<string[]> {
+  if (scope === "none") return [...roots];
+  if (scope === "runtime") return nix.closure(roots);
+  const infos = await nix.pathInfos(roots);
+  const paths = new Set(roots);
+  for (const root of roots) {
+    const deriver = infos.get(root)?.deriver;
+    if (!deriver) {
+      throw new NixError(
+        "NOT_BUILT",
+        `${root} has no deriver recorded, so it has no build closure`,
+      );
+    }
+    for (const drv of await buildClosure(nix, deriver)) {
+      const d = await nix.readDerivation(drv);
+      for (const src of d.inputSrcs) paths.add(src);
+      for (const out of (await nix.derivationOutputs(drv)).values()) paths.add(out);
+    }
+  }
+  return [...paths].sort();
+}
+
+/** Gather what the policy needs to know of each path, then evaluate it. */
+export async function verifyWithPolicy(
+  ctx: PolicyVerifyContext,
+  policy: Policy,
+  roots: readonly string[],
+  scope: ClosureScope,
+  now = new Date(),
+): Promise<PolicyResult> {
+  const paths = await closurePaths(ctx.nix, roots, scope);
+  const infos = await ctx.nix.pathInfos(paths);
+  const rootSet = new Set(roots);
+  const closure: ClosurePath[] = paths.map((path) => {
+    const info = infos.get(path);
+    return {
+      path,
+      root: rootSet.has(path),
+      ...(info ? { info, sha256: ctx.rehash ? hashNar(path).sha256 : info.narHash } : {}),
+      attestations: ctx.store
+        .find({ subjectName: path })
+        .map((a) => ({ id: a.id, bundle: a.bundle })),
+    };
+  });
+  return evaluatePolicy(policy, closure, { now, digest: sha256 });
+}
+
+export interface VsaOptions {
+  readonly signer: Signer;
+  readonly verifierId: string;
+  readonly verifierVersion: Record<string, string>;
+  readonly resourceUri: string;
+  readonly policy: { uri: string; sha256: string };
+  readonly now?: Date;
+}
+
+/** Sign a VSA for this result about the roots, and keep it in the attestation store. */
+export async function emitVsa(
+  ctx: PolicyVerifyContext,
+  roots: readonly string[],
+  result: PolicyResult,
+  o: VsaOptions,
+): Promise<{ bundle: Buffer; id: number }> {
+  const infos = await ctx.nix.pathInfos(roots);
+  const subjects = roots.map((name) => ({ name, sha256: infos.get(name)?.narHash ?? "" }));
+  const statement = vsaStatement({
+    subjects,
+    verifierId: o.verifierId,
+    verifierVersion: o.verifierVersion,
+    time: o.now ?? new Date(),
+    resourceUri: o.resourceUri,
+    policy: o.policy,
+    result,
+  });
+  const payload = serializeStatement(statement);
+  const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, o.signer);
+  const { id } = ctx.store.put({
+    bundle,
+    payload,
+    keyid: o.signer.publicKey.keyid,
+    predicateType: VSA_V1,
+    builderId: o.verifierId,
+    subjects,
+  });
+  return { bundle, id };
+}
+
+/** The resourceUri provenix writes for a store path by default. */
+export function defaultResourceUri(path: string): string {
+  return `file://${path}`;
+}

@@ -1,0 +1,388 @@
+import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
+import { SLSA_PROVENANCE_V1, type ResourceDescriptor, type Statement } from "../attest/index.js";
+import { narinfoFingerprint, splitNixSignature, type PathInfo } from "../nix/index.js";
+import { ownBuilds, reproducedBy, REPRODUCIBILITY_V1, type Claim } from "../repro/index.js";
+import { keyIdentity, verifySignature, type PublicKey } from "../sign/index.js";
+import { verifyAttestation, type AttestationVerification } from "../verify/index.js";
+import { exceptionFor, globToRegExp, type Policy } from "./policy.js";
+
+// Whole-closure verification against a policy: every path needs trusted
+// provenance, a trusted binary-cache signature (substituted), a digest named by
+// trusted provenance (sources), or an exception. Pure: the caller gathers facts.
+
+export const SBOM_PREDICATES: readonly string[] = [
+  "https://cyclonedx.org/bom",
+  "https://spdx.dev/Document",
+];
+
+export interface StoredBundle {
+  readonly id: number;
+  readonly bundle: Uint8Array;
+}
+
+export interface ClosurePath {
+  readonly path: string;
+  /** NAR sha256 of the path as it is now (rehashed, or Nix's record); absent when not in the store. */
+  readonly sha256?: string;
+  readonly info?: PathInfo;
+  /** One of the artifacts asked about (not a dependency). */
+  readonly root: boolean;
+  /** The stored attestations that name this path as a subject, any predicate. */
+  readonly attestations: readonly StoredBundle[];
+}
+
+export type Basis = "provenance" | "substituted" | "source" | "excepted";
+
+export interface PathResult {
+  readonly path: string;
+  readonly root: boolean;
+  readonly ok: boolean;
+  readonly basis?: Basis;
+  /** Why it failed; for an exception, its reason. */
+  readonly reason?: string;
+  /** What made it pass: the builder, the cache key, the provenance naming the source. */
+  readonly detail?: string;
+  /** The SLSA Build level its evidence supports (0 without provenance). */
+  readonly level?: number;
+  /** The attestations the verdict rests on: store id and sha256 of the bundle bytes. */
+  readonly used: readonly { id: number; sha256: string }[];
+}
+
+export interface PolicyResult {
+  readonly ok: boolean;
+  /** A reason that fails everything (an expired policy). */
+  readonly reason?: string;
+  readonly paths: readonly PathResult[];
+}
+
+export interface EvaluateOptions {
+  readonly now: Date;
+  /** sha256 of a bundle's bytes (hashing is the caller's; this stays pure and fast). */
+  readonly digest: (bytes: Uint8Array) => string;
+}
+
+function builderIdOf(statement: Statement): string | undefined {
+  const p = statement.predicate as { runDetails?: { builder?: { id?: unknown } } } | undefined;
+  const id = p?.runDetails?.builder?.id;
+  return typeof id === "string" ? id : undefined;
+}
+
+function buildTypeOf(statement: Statement): string | undefined {
+  const p = statement.predicate as { buildDefinition?: { buildType?: unknown } } | undefined;
+  const t = p?.buildDefinition?.buildType;
+  return typeof t === "string" ? t : undefined;
+}
+
+function dependenciesOf(statement: Statement): ResourceDescriptor[] {
+  const p = statement.predicate as
+    | { buildDefinition?: { resolvedDependencies?: unknown } }
+    | undefined;
+  const d = p?.buildDefinition?.resolvedDependencies;
+  return Array.isArray(d) ? (d as ResourceDescriptor[]) : [];
+}
+
+const sameKey = (a: PublicKey, b: PublicKey) => keyIdentity(a) === keyIdentity(b);
+
+function score(v: AttestationVerification): number {
+  return v.checks.filter((c) => c.ok).length;
+}
+
+/** The flake-source rules of the policy, applied to the artifact's provenance. */
+function sourceProblem(policy: Policy, statement: Statement): string | undefined {
+  const { allow, deny } = policy.sources;
+  if (allow === undefined && deny.length === 0) return undefined;
+  const flakes = dependenciesOf(statement)
+    .filter((d) => d.annotations?.["nix.kind"] === "flake")
+    .map((d) => (d.uri ?? "").replace(/\?.*$/, ""));
+  if (flakes.length === 0) {
+    return allow !== undefined
+      ? `provenance names no flake source; the policy allows only ${allow.join(", ")}`
+      : undefined;
+  }
+  for (const url of flakes) {
+    const denied = deny.find((p) => globToRegExp(p).test(url));
+    if (denied) return `flake source ${url} is denied by the policy (${denied})`;
+    if (allow !== undefined && !allow.some((p) => globToRegExp(p).test(url))) {
+      return `flake source ${url} is not among the sources the policy allows (${allow.join(", ")})`;
+    }
+  }
+  return undefined;
+}
+
+interface ProvenanceOk {
+  readonly id: number;
+  readonly level: number;
+  readonly builder: string;
+  readonly statement: Statement;
+}
+
+/** The best provenance for a path under the policy, or the reason none holds. */
+function checkProvenance(
+  policy: Policy,
+  p: ClosurePath,
+  sha256: string,
+  builderKeys: readonly PublicKey[],
+): ProvenanceOk | { reason: string } {
+  const candidates = p.attestations.map((a) => ({
+    a,
+    v: verifyAttestation(a.bundle, {
+      trustedKeys: builderKeys,
+      predicateType: SLSA_PROVENANCE_V1,
+      subject: { name: p.path, sha256 },
+    }),
+  }));
+  // Other predicate types are not provenance: leave them out of the reasons unless nothing else.
+  const provenance = candidates.filter(
+    (c) => !(c.v.statement && c.v.statement.predicateType !== SLSA_PROVENANCE_V1),
+  );
+  let best: { reason: string; score: number } | undefined;
+  const fail = (reason: string, s: number) => {
+    if (!best || s > best.score) best = { reason, score: s };
+  };
+  for (const { a, v } of provenance) {
+    if (!v.ok || !v.statement || !v.signer) {
+      fail(v.reason ?? "not verified", score(v));
+      continue;
+    }
+    const signer = v.signer;
+    const id = builderIdOf(v.statement) ?? "";
+    const base = score(v) + 1;
+    const entry = policy.builders.find(
+      (b) =>
+        b.keys.some((k) => sameKey(k, signer)) &&
+        (b.id === undefined || withoutBuildLevel(b.id) === withoutBuildLevel(id)),
+    );
+    if (!entry) {
+      fail(
+        `provenance #${a.id} is signed by ${signer.keyid} as builder '${id}', which the policy does not bind to that key`,
+        base,
+      );
+      continue;
+    }
+    const type = buildTypeOf(v.statement);
+    if (type === undefined || !policy.buildTypes.includes(type)) {
+      fail(
+        `provenance #${a.id} has buildType '${type ?? "none"}', which the policy does not accept`,
+        base + 1,
+      );
+      continue;
+    }
+    const level = claimedBuildLevel(id) ?? 1;
+    const min = policy.require.buildLevel;
+    if (min !== undefined && level < min) {
+      fail(
+        `provenance #${a.id} is from builder '${id}' at SLSA Build L${level}; the policy requires L${min}`,
+        base + 2,
+      );
+      continue;
+    }
+    if (p.root) {
+      const problem = sourceProblem(policy, v.statement);
+      if (problem) {
+        fail(`provenance #${a.id}: ${problem}`, base + 3);
+        continue;
+      }
+    }
+    return { id: a.id, level, builder: id, statement: v.statement };
+  }
+  if (best) return { reason: best.reason };
+  return { reason: `no provenance for ${p.path}` };
+}
+
+/** A substituted path's binary-cache signatures, checked against the policy's cache keys. */
+function checkSubstituted(
+  policy: Policy,
+  info: PathInfo,
+): { ok: true; key: string } | { ok: false; reason: string } {
+  const fingerprint = Buffer.from(
+    narinfoFingerprint(info.path, info.narHash, info.narSize, info.references),
+  );
+  const names = info.signatures.map((s) => s.slice(0, s.indexOf(":")));
+  for (const sig of info.signatures) {
+    const parsed = splitNixSignature(sig);
+    if (!parsed) continue;
+    for (const key of policy.substituterKeys.filter((k) => k.keyid === parsed.keyName)) {
+      if (verifySignature(key, fingerprint, parsed.signature)) return { ok: true, key: key.keyid };
+    }
+  }
+  if (info.signatures.length === 0) {
+    return { ok: false, reason: `${info.path} was substituted without a binary-cache signature` };
+  }
+  const trusted = policy.substituterKeys.filter((k) => names.includes(k.keyid));
+  return {
+    ok: false,
+    reason:
+      trusted.length > 0
+        ? `the narinfo signature of ${info.path} by ${trusted.map((k) => k.keyid).join(", ")} does not verify`
+        : `${info.path} was substituted, signed by ${names.join(", ")}, none of them a cache the policy trusts`,
+  };
+}
+
+/** Claims of the keys the policy trusts for reproduction: builders and rebuilders. */
+function claimsOf(p: ClosurePath, keys: readonly PublicKey[]): Claim[] {
+  const claims: Claim[] = [];
+  for (const a of p.attestations) {
+    const v = verifyAttestation(a.bundle, { trustedKeys: keys });
+    if (!v.ok || !v.statement || !v.signer) continue;
+    const signer = keyIdentity(v.signer);
+    const source = `store #${a.id}`;
+    if (v.statement.predicateType === SLSA_PROVENANCE_V1) {
+      for (const s of v.statement.subject) {
+        if (s.name === p.path && s.digest?.sha256)
+          claims.push({
+            path: p.path,
+            sha256: s.digest.sha256,
+            signer,
+            kind: "provenance",
+            source,
+          });
+      }
+    } else if (v.statement.predicateType === REPRODUCIBILITY_V1) {
+      for (const h of ownBuilds(v.statement).get(p.path) ?? [])
+        claims.push({ path: p.path, sha256: h, signer, kind: "rebuild", source });
+    }
+  }
+  return claims;
+}
+
+/** Evaluate a closure against a policy. Paths are reported in the order given. */
+export function evaluatePolicy(
+  policy: Policy,
+  closure: readonly ClosurePath[],
+  o: EvaluateOptions,
+): PolicyResult {
+  if (policy.expires !== undefined && policy.expires.getTime() <= o.now.getTime()) {
+    return {
+      ok: false,
+      reason: `the policy${policy.name ? ` '${policy.name}'` : ""} expired at ${policy.expires.toISOString()}`,
+      paths: [],
+    };
+  }
+  const builderKeys = policy.builders.flatMap((b) => b.keys);
+  const reproKeys = [...builderKeys, ...policy.rebuilders];
+  const used = (p: ClosurePath, ids: number[]) =>
+    p.attestations
+      .filter((a) => ids.includes(a.id))
+      .map((a) => ({ id: a.id, sha256: o.digest(a.bundle) }));
+
+  // Pass 1: provenance. What verified provenance names as inputs vouches for sources.
+  const vouched = new Map<string, { sha256: string; by: string }[]>();
+  const first = new Map<string, PathResult | { reason: string }>();
+  for (const p of closure) {
+    if (p.sha256 === undefined) {
+      first.set(p.path, { reason: `${p.path} is not in the local store, so it cannot be checked` });
+      continue;
+    }
+    const r = checkProvenance(policy, p, p.sha256, builderKeys);
+    if ("reason" in r) {
+      first.set(p.path, r);
+      continue;
+    }
+    for (const d of dependenciesOf(r.statement)) {
+      if (d.name && d.digest?.sha256) {
+        const list = vouched.get(d.name) ?? [];
+        list.push({ sha256: d.digest.sha256, by: p.path });
+        vouched.set(d.name, list);
+      }
+    }
+    const ids = [r.id];
+    let failure: string | undefined;
+    if (policy.require.reproducedBy !== undefined) {
+      const agreeing = reproducedBy(claimsOf(p, reproKeys), p.path, p.sha256);
+      if (agreeing.length < policy.require.reproducedBy) {
+        failure = `reproduced by ${agreeing.length} trusted key(s), the policy requires ${policy.require.reproducedBy}`;
+      }
+    }
+    if (!failure && p.root && policy.require.sbom) {
+      const sbom = p.attestations.find((a) => {
+        const v = verifyAttestation(a.bundle, {
+          trustedKeys: builderKeys,
+          subject: { name: p.path, sha256: p.sha256 ?? "" },
+        });
+        return v.ok && v.statement && SBOM_PREDICATES.includes(v.statement.predicateType);
+      });
+      if (sbom) ids.push(sbom.id);
+      else failure = `no SBOM attestation (CycloneDX or SPDX) from a trusted builder for ${p.path}`;
+    }
+    first.set(p.path, {
+      path: p.path,
+      root: p.root,
+      ok: failure === undefined,
+      basis: "provenance",
+      ...(failure !== undefined ? { reason: failure } : {}),
+      detail: `provenance #${r.id} from builder '${r.builder}'`,
+      level: r.level,
+      used: used(p, ids),
+    });
+  }
+
+  // Pass 2: what has no provenance: exceptions, substitutes, sources.
+  const paths = closure.map((p): PathResult => {
+    const r = first.get(p.path);
+    if (r && "path" in r && r.ok) return r;
+    const failed = (reason: string): PathResult => ({
+      path: p.path,
+      root: p.root,
+      ok: false,
+      reason,
+      used: [],
+    });
+    const why = r?.reason ?? `no provenance for ${p.path}`;
+    const exception = exceptionFor(policy, p.path);
+    if (exception) {
+      if (exception.expires === undefined || exception.expires.getTime() > o.now.getTime()) {
+        return {
+          path: p.path,
+          root: p.root,
+          ok: true,
+          basis: "excepted",
+          reason: exception.reason,
+          level: 0,
+          used: [],
+        };
+      }
+      return failed(`${why} (its policy exception expired at ${exception.expires.toISOString()})`);
+    }
+    if (r && "path" in r) return r; // provenance verified, but a requirement failed
+    const info = p.info;
+    if (!info || p.sha256 === undefined) return failed(why);
+    // Substituted (not built here): a binary cache's signature is the evidence.
+    const subst =
+      !info.ultimate && info.signatures.length > 0 ? checkSubstituted(policy, info) : undefined;
+    if (subst?.ok) {
+      return {
+        path: p.path,
+        root: p.root,
+        ok: true,
+        basis: "substituted",
+        detail: `narinfo signed by ${subst.key}`,
+        level: 0,
+        used: [],
+      };
+    }
+    if (subst) return failed(`${why}; ${subst.reason}`);
+    if (!info.deriver) {
+      // A source added to the store: the provenance that used it names its digest.
+      const named = vouched.get(p.path) ?? [];
+      const match = named.find((v) => v.sha256 === p.sha256);
+      if (match) {
+        return {
+          path: p.path,
+          root: p.root,
+          ok: true,
+          basis: "source",
+          detail: `named with this digest by the provenance of ${match.by}`,
+          level: 0,
+          used: [],
+        };
+      }
+      return failed(
+        named.length > 0
+          ? `source ${p.path} has sha256 ${p.sha256}, but the provenance of ${named[0]?.by ?? "?"} names ${named[0]?.sha256 ?? "?"}`
+          : `source ${p.path} is not named by any verified provenance in the closure`,
+      );
+    }
+    return failed(why);
+  });
+  return { ok: paths.every((p) => p.ok), paths };
+}

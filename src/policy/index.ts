@@ -1,0 +1,3 @@
+export * from "./evaluate.js";
+export * from "./policy.js";
+export * from "./vsa.js";
