@@ -122,10 +122,19 @@ export function nixPublicKeyText(key: PublicKey): string {
  * freely): the Nix public key `name:base64` for Nix keys, the SPKI digest for PEM keys.
  */
 export function keyIdentity(key: PublicKey): string {
-  return key.algorithm === "ed25519" && !key.keyid.startsWith("sha256:")
-    ? nixPublicKeyText(key)
-    : key.keyid;
+  let id = identities.get(key);
+  if (id === undefined) {
+    id =
+      key.algorithm === "ed25519" && !key.keyid.startsWith("sha256:")
+        ? nixPublicKeyText(key)
+        : key.keyid;
+    identities.set(key, id);
+  }
+  return id;
 }
+
+// Exporting a key costs ~0.2 ms; policies compare the same keys thousands of times.
+const identities = new WeakMap<PublicKey, string>();
 
 // --- PEM keys ---------------------------------------------------------------
 

@@ -1,0 +1,98 @@
+// Benchmark: `provenix verify --policy` over the runtime and build closures of an
+// n-derivation graph (signatures and policy, with and without re-hashing NARs),
+// beside `nix store verify -r` of the same closure (Nix re-hashing the contents).
+//   node dist/bench/verify-closure.js [--n 2000] [--runs 3]
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
+const BIN = join(ROOT, "bin", "provenix.js");
+const { values } = parseArgs({
+  options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "3" } },
+});
+const n = Number(values.n);
+const runs = Number(values.runs);
+
+const work = mkdtempSync(join(tmpdir(), "provenix-bench-verify-"));
+writeFileSync(
+  join(work, "nix.conf"),
+  "substituters =\nsandbox = false\nexperimental-features = nix-command\n",
+);
+const env = {
+  ...process.env,
+  NIX_CONF_DIR: work,
+  XDG_CONFIG_HOME: join(work, "config"),
+  XDG_DATA_HOME: join(work, "data"),
+};
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function median(runs: number, f: () => void): number {
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    f();
+    xs.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+}
+
+const seed = String(Math.floor(Math.random() * 1e9));
+const top = sh("nix-build", [
+  GRAPH,
+  "--arg",
+  "n",
+  String(n),
+  "--arg",
+  "seed",
+  seed,
+  "--no-out-link",
+  "-j",
+  "4",
+]).trim();
+const topDrv = sh("nix-store", ["-q", "--deriver", top]).trim();
+const drvs = sh("nix-store", ["-qR", topDrv])
+  .split("\n")
+  .filter((p) => p.endsWith(".drv"));
+sh(process.execPath, [BIN, "keygen"]);
+sh(process.execPath, [BIN, "attest", "--json", ...drvs]);
+const pub = readFileSync(join(work, "config", "provenix", "signing.pub"), "utf8").trim();
+const policy = join(work, "policy.yaml");
+writeFileSync(policy, `apiVersion: provenix.dev/policy/v1\nbuilders:\n  - keys: ["${pub}"]\n`);
+const closureSize = sh("nix-store", ["-qR", top]).split("\n").filter(Boolean).length;
+
+console.log(
+  `verify a closure against a policy: ${n + 1}-derivation graph, ${closureSize} paths in the runtime closure, median of ${runs}`,
+);
+const nix = median(runs, () => sh("nix", ["store", "verify", "-r", "--no-trust", top]));
+console.log(
+  `  nix store verify -r --no-trust (rehash)       ${nix.toFixed(2)} s  ${(closureSize / nix).toFixed(0)} paths/s`,
+);
+for (const closure of ["runtime", "build"]) {
+  for (const rehash of [true, false]) {
+    const t = median(runs, () =>
+      sh(process.execPath, [
+        BIN,
+        "verify",
+        "--policy",
+        policy,
+        "--closure",
+        closure,
+        ...(rehash ? [] : ["--no-rehash"]),
+        top,
+      ]),
+    );
+    console.log(
+      `  provenix verify --policy --closure ${closure.padEnd(7)} ${rehash ? "(rehash)   " : "(no rehash)"} ${t.toFixed(2)} s  ${(closureSize / t).toFixed(0)} paths/s  ratio to nix ${(t / nix).toFixed(2)}x`,
+    );
+  }
+}
