@@ -21,6 +21,7 @@ import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
 import { verifyPolicy, verifyVsaFile } from "./policy-command.js";
+import { pushCommand, REGISTRY_HELP, REGISTRY_OPTIONS, verifyImage } from "./oci-command.js";
 import {
   consensusCommand,
   importCommand,
@@ -271,7 +272,12 @@ verifier, resourceUri, PASSED, level):
   --vsa FILE          the VSA to check against the target
   --verifier-id URI   require this verifier.id
   --resource-uri URI  require this resourceUri (default file://<store path>)
-  --vsa-level N       require SLSA_BUILD_LEVEL_N or higher in verifiedLevels`,
+  --vsa-level N       require SLSA_BUILD_LEVEL_N or higher in verifiedLevels
+
+Images in a registry (oci://<registry>/<repository>:<tag> or @sha256:...): the
+provenance attached as an OCI referrer (referrers API, else the sha256-<hex>
+tag) must verify and name the image's manifest digest.
+${REGISTRY_HELP}`,
   optionalValues: { closure: { default: "runtime", choices: ["runtime", "build"] } },
   options: {
     policy: { type: "string" },
@@ -284,6 +290,7 @@ verifier, resourceUri, PASSED, level):
     "policy-uri": { type: "string" },
     vsa: { type: "string" },
     "vsa-level": { type: "string" },
+    ...REGISTRY_OPTIONS,
     key: { type: "string", multiple: true },
     "trusted-key": { type: "string", multiple: true },
     "no-nix-keys": { type: "boolean" },
@@ -324,7 +331,15 @@ verifier, resourceUri, PASSED, level):
       ...(typeof k === "string" ? { reproducedBy: Number(k) } : {}),
     };
     const results: (PathVerification | BundleVerification)[] = [];
+    const images: unknown[] = [];
+    let imagesOk = true;
     for (const arg of targets) {
+      if (arg.startsWith("oci://")) {
+        const r = await verifyImage(ctx, inv, arg);
+        images.push(r.result);
+        imagesOk &&= r.ok;
+        continue;
+      }
       const t = classifyTarget(arg, ctx.nix.storeDir);
       let r: PathVerification | BundleVerification;
       switch (t.kind) {
@@ -357,9 +372,9 @@ verifier, resourceUri, PASSED, level):
       results.push(r);
     }
     if (inv.json) {
-      printJson(
-        inv,
-        results.map((r) => ({
+      printJson(inv, [
+        ...images,
+        ...results.map((r) => ({
           ...r,
           ...("attestations" in r
             ? {
@@ -380,9 +395,9 @@ verifier, resourceUri, PASSED, level):
                 },
               }),
         })),
-      );
+      ]);
     }
-    return results.every((r) => r.ok) ? EXIT.OK : EXIT.VERIFY_FAILED;
+    return imagesOk && results.every((r) => r.ok) ? EXIT.OK : EXIT.VERIFY_FAILED;
   },
 };
 
@@ -600,6 +615,7 @@ export const COMMANDS: Record<string, Command> = {
   status: statusCommand,
   hook: hookCommand,
   assess: assessCommand,
+  push: pushCommand,
   rebuild: rebuildCommand,
   consensus: consensusCommand,
   import: importCommand,

@@ -1,6 +1,7 @@
 import { ChainsError } from "../chains/index.js";
 import { CodedError } from "../error.js";
 import { NixError } from "../nix/index.js";
+import { OciError } from "../oci/index.js";
 import { PolicyError } from "../policy/index.js";
 import { SignError } from "../sign/index.js";
 import { StoreError } from "../store/index.js";
@@ -18,6 +19,7 @@ export const EXIT = {
   KEY: 4,
   STORE: 5,
   NIX: 6,
+  REGISTRY: 7,
   INTERNAL: 70,
 } as const;
 
@@ -32,6 +34,8 @@ export const EXIT_CODE_HELP = `Exit codes:
   5   attestation store problem: corrupt, foreign, locked, unwritable, disk full,
       or another daemon already running on it
   6   Nix problem: Nix not installed, or a nix command failed
+  7   registry problem: unreachable, timed out, credentials refused, access
+      denied, server errors after retries, a digest the registry disagrees with
   70  internal error: a bug in provenix; please report it`;
 
 /** Map any error to an exit code and one line. Unknown errors are bugs. */
@@ -62,6 +66,23 @@ export function describeError(e: unknown): { exit: number; message: string } {
   }
   if (e instanceof ChainsError) return { exit: EXIT.USAGE, message: e.message };
   if (e instanceof PolicyError) return { exit: EXIT.USAGE, message: e.message };
+  if (e instanceof OciError) {
+    switch (e.code) {
+      case "BAD_REFERENCE":
+        return { exit: EXIT.USAGE, message: e.message };
+      case "MALFORMED_ARCHIVE":
+      case "NOT_AN_IMAGE":
+        return { exit: EXIT.INPUT, message: e.message };
+      case "DENIED":
+      case "DIGEST_MISMATCH":
+      case "NOT_FOUND":
+      case "REGISTRY":
+      case "TOO_LARGE":
+      case "UNAUTHORIZED":
+      case "UNREACHABLE":
+        return { exit: EXIT.REGISTRY, message: e.message };
+    }
+  }
   if (e instanceof StoreError) return { exit: EXIT.STORE, message: e.message };
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === "ENOSPC") return { exit: EXIT.STORE, message: "no space left on device" };

@@ -1,0 +1,270 @@
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import {
+  bundleReferrer,
+  cosignAttestationManifest,
+  EMPTY_JSON,
+  EMPTY_JSON_DIGEST,
+  imageManifest,
+  manifestBytes,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  OciError,
+  parseIndex,
+  parseManifest,
+  referrerDescriptor,
+  referrersTag,
+  SIGSTORE_BUNDLE_V03,
+  withReferrer,
+  type Descriptor,
+  type ImageReference,
+} from "../oci/index.js";
+import { parseBundle } from "../sign/index.js";
+import type { ImageSource } from "../system/image-source.js";
+import type { RegistryClient } from "../system/registry.js";
+
+const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
+
+export interface PushedBlob {
+  readonly digest: string;
+  readonly size: number;
+  readonly result: "exists" | "mounted" | "uploaded";
+}
+
+export interface PushResult {
+  /** The image manifest as pushed. */
+  readonly manifest: Descriptor;
+  readonly blobs: readonly PushedBlob[];
+}
+
+export type PushEvent = {
+  readonly done: number;
+  readonly total: number;
+  readonly blob: PushedBlob;
+};
+
+/**
+ * Push an image: config and layers (skipping blobs the registry has, mounting
+ * from `mountFrom` when given), then the OCI manifest under the tag (or by
+ * digest). The manifest is pushed last, so a failure leaves no tag pointing at
+ * a partial image.
+ */
+export async function pushImage(
+  client: RegistryClient,
+  ref: ImageReference,
+  image: ImageSource,
+  o: { mountFrom?: string; progress?: (e: PushEvent) => void } = {},
+): Promise<PushResult> {
+  const repo = ref.repository;
+  const blobs: PushedBlob[] = [];
+  const total = image.layers.length + 1;
+  const record = (b: PushedBlob) => {
+    blobs.push(b);
+    o.progress?.({ done: blobs.length, total, blob: b });
+  };
+  const config = image.config;
+  record({
+    digest: config.digest,
+    size: config.bytes.length,
+    result: await client.pushBlob(
+      repo,
+      {
+        digest: config.digest,
+        size: config.bytes.length,
+        open: () => Readable.from([config.bytes]),
+      },
+      o.mountFrom,
+    ),
+  });
+  for (const layer of image.layers) {
+    record({
+      digest: layer.digest,
+      size: layer.size,
+      result: await client.pushBlob(repo, layer, o.mountFrom),
+    });
+  }
+  const manifest = imageManifest(
+    { digest: config.digest, size: config.bytes.length },
+    image.layers.map((l) => ({
+      digest: l.digest,
+      size: l.size,
+      ...(l.mediaType ? { mediaType: l.mediaType } : {}),
+    })),
+  );
+  const bytes = manifestBytes(manifest);
+  const digest = sha256(bytes);
+  if (ref.digest !== undefined && ref.digest !== digest) {
+    throw new OciError("DIGEST_MISMATCH", `the image's manifest is ${digest}, not ${ref.digest}`);
+  }
+  await client.putManifest(repo, ref.tag ?? digest, OCI_MANIFEST, bytes);
+  return { manifest: { mediaType: OCI_MANIFEST, digest, size: bytes.length }, blobs };
+}
+
+/** Read-modify-write of an index or manifest under a tag, until our change is seen there. */
+async function updateTag(
+  client: RegistryClient,
+  repo: string,
+  tag: string,
+  change: (current: Buffer | undefined) => { bytes: Buffer; mediaType: string },
+  holds: (current: Buffer) => boolean,
+): Promise<void> {
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    const current = await client.getManifest(repo, tag);
+    if (current && holds(current.bytes)) return;
+    const next = change(current?.bytes);
+    await client.putManifest(repo, tag, next.mediaType, next.bytes);
+    // Another writer may have replaced the tag meanwhile: read it back.
+    const after = await client.getManifest(repo, tag);
+    if (after && holds(after.bytes)) {
+      // Give a concurrent writer that read before us the chance to be seen; then check again.
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+      const settled = await client.getManifest(repo, tag);
+      if (settled && holds(settled.bytes)) return;
+    }
+  }
+  throw new OciError(
+    "REGISTRY",
+    `${client.o.registry}/${repo}:${tag} kept changing under concurrent writers`,
+  );
+}
+
+export interface AttachResult {
+  readonly referrer: string;
+  /** How a client finds it: the registry's referrers API, or the referrers tag. */
+  readonly via: "referrers-api" | "referrers-tag";
+  /** cosign's legacy `sha256-<hex>.att` tag, when asked for. */
+  readonly cosignTag?: string;
+}
+
+/**
+ * Attach a Sigstore bundle to an image as an OCI 1.1 referrer. Where the
+ * registry has no referrers API, the referrer is also listed in the index under
+ * the `sha256-<hex>` tag (distribution-spec's fallback). Content-addressed, so
+ * attaching the same bundle twice adds nothing; concurrent attaches each check
+ * their entry survived.
+ */
+export async function attachBundle(
+  client: RegistryClient,
+  repo: string,
+  subject: Descriptor,
+  bundle: Buffer,
+  predicateType: string,
+  o: { cosignLegacy?: boolean } = {},
+): Promise<AttachResult> {
+  const bundleDigest = sha256(bundle);
+  await client.pushBlob(repo, {
+    digest: EMPTY_JSON_DIGEST,
+    size: 2,
+    open: () => Readable.from([EMPTY_JSON]),
+  });
+  await client.pushBlob(repo, {
+    digest: bundleDigest,
+    size: bundle.length,
+    open: () => Readable.from([bundle]),
+  });
+  const manifest = bundleReferrer(
+    subject,
+    { digest: bundleDigest, size: bundle.length },
+    predicateType,
+  );
+  const bytes = manifestBytes(manifest);
+  const digest = await client.putManifest(repo, sha256(bytes), OCI_MANIFEST, bytes);
+  const api = await client.referrers(repo, subject.digest);
+  let via: AttachResult["via"] = "referrers-api";
+  if (api === undefined) {
+    via = "referrers-tag";
+    const desc = referrerDescriptor(manifest, digest, bytes.length);
+    await updateTag(
+      client,
+      repo,
+      referrersTag(subject.digest),
+      (current) => ({
+        mediaType: OCI_INDEX,
+        bytes: manifestBytes(
+          withReferrer(current ? parseIndex(current, "referrers index") : undefined, desc),
+        ),
+      }),
+      (current) =>
+        parseIndex(current, "referrers index").manifests.some((m) => m.digest === digest),
+    );
+  }
+  let cosignTag: string | undefined;
+  if (o.cosignLegacy) {
+    const envelope = Buffer.from(JSON.stringify(dsseEnvelopeJson(bundle)));
+    const envDigest = sha256(envelope);
+    await client.pushBlob(repo, {
+      digest: envDigest,
+      size: envelope.length,
+      open: () => Readable.from([envelope]),
+    });
+    cosignTag = `${referrersTag(subject.digest)}.att`;
+    await updateTag(
+      client,
+      repo,
+      cosignTag,
+      (current) => ({
+        mediaType: OCI_MANIFEST,
+        bytes: manifestBytes(
+          cosignAttestationManifest(
+            current ? parseManifest(current, "cosign attestation manifest") : undefined,
+            { digest: envDigest, size: envelope.length },
+            predicateType,
+            { digest: EMPTY_JSON_DIGEST, size: 2 },
+          ),
+        ),
+      }),
+      (current) =>
+        parseManifest(current, "cosign attestation manifest").layers.some(
+          (l) => l.digest === envDigest,
+        ),
+    );
+  }
+  return { referrer: digest, via, ...(cosignTag ? { cosignTag } : {}) };
+}
+
+/** The DSSE envelope of a bundle in the JSON form cosign stores (base64 payload and signatures). */
+function dsseEnvelopeJson(bundle: Buffer) {
+  const { envelope } = parseBundle(bundle);
+  return {
+    payloadType: envelope.payloadType,
+    payload: envelope.payload.toString("base64"),
+    signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig.toString("base64") })),
+  };
+}
+
+export interface FoundBundle {
+  readonly referrer: string;
+  readonly bundle: Buffer;
+}
+
+/** The Sigstore bundles attached to a manifest: referrers API first, else the referrers tag. */
+export async function findBundles(
+  client: RegistryClient,
+  repo: string,
+  digest: string,
+): Promise<{ via: AttachResult["via"] | "none"; bundles: FoundBundle[] }> {
+  const api = await client.referrers(repo, digest);
+  let via: AttachResult["via"] | "none" = "referrers-api";
+  let index = api;
+  if (index === undefined) {
+    via = "referrers-tag";
+    index = (await client.getManifest(repo, referrersTag(digest)))?.bytes;
+  }
+  if (index === undefined) return { via: "none", bundles: [] };
+  const bundles: FoundBundle[] = [];
+  for (const d of parseIndex(index, "referrers index").manifests) {
+    if (d.artifactType !== undefined && d.artifactType !== SIGSTORE_BUNDLE_V03) continue;
+    const m = await client.getManifest(repo, d.digest);
+    if (!m) continue;
+    const manifest = parseManifest(m.bytes, `referrer ${d.digest}`);
+    if (manifest.artifactType !== SIGSTORE_BUNDLE_V03 || manifest.subject?.digest !== digest)
+      continue;
+    const layer = manifest.layers.find((l) => l.mediaType === SIGSTORE_BUNDLE_V03);
+    if (!layer) continue;
+    bundles.push({
+      referrer: d.digest,
+      bundle: await client.getBlob(repo, layer.digest, 16 << 20),
+    });
+  }
+  return { via, bundles };
+}

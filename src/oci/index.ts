@@ -1,0 +1,6 @@
+export * from "./docker-archive.js";
+export * from "./error.js";
+export * from "./manifest.js";
+export * from "./media.js";
+export * from "./reference.js";
+export * from "./tar.js";

@@ -1,0 +1,174 @@
+import { OciError } from "./error.js";
+import {
+  DSSE_ENVELOPE,
+  EMPTY_JSON_DIGEST,
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_LAYER_TAR,
+  OCI_MANIFEST,
+  SIGSTORE_BUNDLE_V03,
+} from "./media.js";
+
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly artifactType?: string;
+  readonly annotations?: Record<string, string>;
+}
+
+export interface Manifest {
+  readonly schemaVersion: 2;
+  readonly mediaType: string;
+  readonly artifactType?: string;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+  readonly subject?: Descriptor;
+  readonly annotations?: Record<string, string>;
+}
+
+export interface Index {
+  readonly schemaVersion: 2;
+  readonly mediaType: typeof OCI_INDEX;
+  readonly manifests: readonly Descriptor[];
+}
+
+/**
+ * The manifest of an image whose layers are the uncompressed tars of a
+ * docker-archive: each layer's digest is its diff_id, so the config is kept
+ * byte for byte and stays valid.
+ */
+export function imageManifest(
+  config: { digest: string; size: number },
+  layers: readonly { digest: string; size: number; mediaType?: string }[],
+): Manifest {
+  return {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
+    layers: layers.map((x) => ({
+      mediaType: x.mediaType ?? OCI_LAYER_TAR,
+      digest: x.digest,
+      size: x.size,
+    })),
+  };
+}
+
+/** Canonical bytes of a manifest or index we write: what its digest is taken over. */
+export function manifestBytes(m: Manifest | Index): Buffer {
+  return Buffer.from(JSON.stringify(m));
+}
+
+/**
+ * A Sigstore bundle attached to an image as an OCI 1.1 referrer, as cosign
+ * (`--new-bundle-format`) and sigstore-js lay it out: artifactType the bundle
+ * media type, the empty config, the bundle as the one layer, the image as subject.
+ */
+export function bundleReferrer(
+  subject: Descriptor,
+  bundle: { digest: string; size: number },
+  predicateType: string,
+): Manifest {
+  return {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: SIGSTORE_BUNDLE_V03,
+    config: { mediaType: OCI_EMPTY, digest: EMPTY_JSON_DIGEST, size: 2 },
+    layers: [{ mediaType: SIGSTORE_BUNDLE_V03, digest: bundle.digest, size: bundle.size }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    annotations: {
+      "dev.sigstore.bundle.content": "dsse-envelope",
+      "dev.sigstore.bundle.predicateType": predicateType,
+    },
+  };
+}
+
+/** cosign's legacy attestation layout: tag `sha256-<hex>.att`, one DSSE envelope per layer. */
+export function cosignAttestationManifest(
+  existing: Manifest | undefined,
+  envelope: { digest: string; size: number },
+  predicateType: string,
+  configDigest: { digest: string; size: number },
+): Manifest {
+  const layer: Descriptor = {
+    mediaType: DSSE_ENVELOPE,
+    digest: envelope.digest,
+    size: envelope.size,
+    annotations: { predicateType },
+  };
+  const layers = (existing?.layers ?? []).filter((l) => l.digest !== envelope.digest);
+  return {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: configDigest.digest, size: configDigest.size },
+    layers: [...layers, layer],
+  };
+}
+
+/** The tag of the referrers tag schema (distribution-spec 1.1): `sha256-<hex>`. */
+export function referrersTag(digest: string): string {
+  return digest.replace(":", "-");
+}
+
+/** Add a referrer to an index (the tag-schema fallback), once. */
+export function withReferrer(index: Index | undefined, d: Descriptor): Index {
+  const others = (index?.manifests ?? []).filter((m) => m.digest !== d.digest);
+  return { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [...others, d] };
+}
+
+/** A descriptor of a referrer manifest, for an index: with its artifactType and annotations. */
+export function referrerDescriptor(m: Manifest, digest: string, size: number): Descriptor {
+  return {
+    mediaType: m.mediaType,
+    digest,
+    size,
+    ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
+    ...(m.annotations !== undefined ? { annotations: m.annotations } : {}),
+  };
+}
+
+function isDescriptor(v: unknown): v is Descriptor {
+  const d = v as Descriptor | null;
+  return (
+    d !== null &&
+    typeof d === "object" &&
+    typeof d.mediaType === "string" &&
+    typeof d.digest === "string" &&
+    /^sha256:[0-9a-f]{64}$/.test(d.digest) &&
+    Number.isSafeInteger(d.size)
+  );
+}
+
+export function parseManifest(bytes: Buffer, what: string): Manifest {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new OciError("REGISTRY", `${what} is not JSON`);
+  }
+  const m = v as Manifest;
+  if (
+    m?.schemaVersion !== 2 ||
+    !isDescriptor(m.config) ||
+    !Array.isArray(m.layers) ||
+    !m.layers.every(isDescriptor)
+  ) {
+    throw new OciError("REGISTRY", `${what} is not an image manifest`);
+  }
+  return m;
+}
+
+export function parseIndex(bytes: Buffer, what: string): Index {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new OciError("REGISTRY", `${what} is not JSON`);
+  }
+  const i = v as Index;
+  if (i?.schemaVersion !== 2 || !Array.isArray(i.manifests) || !i.manifests.every(isDescriptor)) {
+    throw new OciError("REGISTRY", `${what} is not an image index`);
+  }
+  return i;
+}
