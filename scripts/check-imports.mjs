@@ -4,7 +4,18 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const PURE = ["nix", "attest", "sign", "verify", "sbom", "chains", "assess", "repro", "policy", "oci"];
+const PURE = [
+  "nix",
+  "attest",
+  "sign",
+  "verify",
+  "sbom",
+  "chains",
+  "assess",
+  "repro",
+  "policy",
+  "oci",
+];
 const FORBIDDEN_MODULES =
   /^(node:)?(fs|fs\/promises|child_process|net|http|https|http2|dgram|dns|tls|worker_threads|cluster)$|^better-sqlite3$/;
 const FORBIDDEN_LAYERS = /^\.\.\/(system|store|cli|app)\//;
