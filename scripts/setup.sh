@@ -19,12 +19,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# `provenix rebuild` attaches diffoscope's report when outputs differ (tests use the real one).
-if ! command -v diffoscope >/dev/null 2>&1; then
+# Real peers for the tests, without their recommends: diffoscope (rebuild diffs), an OCI
+# registry (distribution 2.8) and skopeo as an independent registry client.
+extra=()
+command -v diffoscope >/dev/null 2>&1 || extra+=(diffoscope-minimal)
+command -v docker-registry >/dev/null 2>&1 || extra+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || extra+=(skopeo)
+if [ ${#extra[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  echo "setup: installing diffoscope-minimal with apt-get" >&2
+  echo "setup: installing ${extra[*]} with apt-get" >&2
   [ ${#need_apt[@]} -gt 0 ] || $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends diffoscope-minimal >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${extra[@]}" >/dev/null
 fi
 
 # Nix creates its database on first use; the daemon and its tests read it from the start.

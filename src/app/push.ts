@@ -91,7 +91,7 @@ export async function pushImage(
       ...(l.mediaType ? { mediaType: l.mediaType } : {}),
     })),
   );
-  const bytes = manifestBytes(manifest);
+  const bytes = image.manifest ?? manifestBytes(manifest);
   const digest = sha256(bytes);
   if (ref.digest !== undefined && ref.digest !== digest) {
     throw new OciError("DIGEST_MISMATCH", `the image's manifest is ${digest}, not ${ref.digest}`);

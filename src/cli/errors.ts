@@ -77,6 +77,7 @@ export function describeError(e: unknown): { exit: number; message: string } {
       case "DIGEST_MISMATCH":
       case "NOT_FOUND":
       case "REGISTRY":
+      case "SERVER":
       case "TOO_LARGE":
       case "UNAUTHORIZED":
       case "UNREACHABLE":

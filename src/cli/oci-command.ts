@@ -141,11 +141,13 @@ Options:
   --mount-from REPO   mount blobs from this repository of the same registry
   --key FILE          signing key (as for attest); env PROVENIX_KEY
   --builder-id URI    runDetails.builder.id; env PROVENIX_BUILDER_ID
+  --quiet             no progress on stderr
 ${REGISTRY_HELP}
   --json              print the result as JSON`,
   options: {
     ...REGISTRY_OPTIONS,
     stream: { type: "boolean" },
+    quiet: { type: "boolean" },
     "no-attest": { type: "boolean" },
     "cosign-att": { type: "boolean" },
     "mount-from": { type: "string" },

@@ -7,6 +7,7 @@ export type OciErrorCode =
   | "DIGEST_MISMATCH"
   | "TOO_LARGE"
   | "REGISTRY"
+  | "SERVER"
   | "UNAUTHORIZED"
   | "DENIED"
   | "NOT_FOUND"

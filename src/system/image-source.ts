@@ -46,6 +46,8 @@ export interface ImageSource {
   readonly config: { bytes: Buffer; digest: string };
   readonly layers: readonly LocalBlob[];
   readonly repoTags: readonly string[];
+  /** An OCI layout's own manifest, pushed byte for byte (docker-archives get one written). */
+  readonly manifest?: Buffer;
   /** Remove temporary files (a decompressed archive). */
   close(): void;
 }
@@ -202,6 +204,7 @@ function openOciLayout(dir: string): ImageSource {
       }),
     ),
     repoTags: [],
+    manifest: manifestBytes,
     close: () => undefined,
   };
 }

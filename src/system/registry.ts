@@ -37,6 +37,9 @@ interface Response {
 
 type Body = Buffer | (() => Readable) | undefined;
 
+const GIVE_CREDENTIALS =
+  "(give credentials: --username with --password-stdin, PROVENIX_REGISTRY_USERNAME/PASSWORD, or Docker's config.json)";
+
 const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 /** One attempt of an HTTP request; connection problems become UNREACHABLE. */
@@ -148,7 +151,9 @@ export class RegistryClient {
     if (r.status === 401 || r.status === 403) {
       throw new OciError(
         "UNAUTHORIZED",
-        `${url.host} refused a token for ${scope}: check the credentials`,
+        this.o.credentials
+          ? `${url.host} refused a token for ${scope}: check the credentials`
+          : `${this.o.registry}: authentication required ${GIVE_CREDENTIALS}`,
       );
     }
     if (r.status !== 200)
@@ -172,8 +177,11 @@ export class RegistryClient {
       body?: Body;
       maxBody?: number;
       url?: string;
+      /** false: one attempt (a request inside an upload session, which cannot be replayed). */
+      retry?: boolean;
     },
   ): Promise<Response> {
+    const attempts = opts.retry === false ? 1 : this.o.attempts;
     const url = new URL(opts.url ?? path, this.base);
     let authTried = false;
     for (let attempt = 1; ; attempt++) {
@@ -182,7 +190,7 @@ export class RegistryClient {
       try {
         r = await send(url, method, headers, opts.body, this.o, opts.maxBody ?? 1 << 24);
       } catch (e) {
-        if (e instanceof OciError && e.code === "UNREACHABLE" && attempt < this.o.attempts) {
+        if (e instanceof OciError && e.code === "UNREACHABLE" && attempt < attempts) {
           await sleep(250 * 2 ** attempt);
           continue;
         }
@@ -203,7 +211,7 @@ export class RegistryClient {
       if (r.status === 401) {
         throw new OciError(
           "UNAUTHORIZED",
-          `${this.o.registry}: ${method} ${url.pathname}: authentication required${this.o.credentials ? " (the credentials were refused)" : " (give credentials: --username/--password-stdin, PROVENIX_REGISTRY_USERNAME/PASSWORD, or docker login)"}`,
+          `${this.o.registry}: ${method} ${url.pathname}: authentication required${this.o.credentials ? " (the credentials were refused)" : ` ${GIVE_CREDENTIALS}`}`,
         );
       }
       if (r.status === 403) {
@@ -212,13 +220,13 @@ export class RegistryClient {
           `${this.o.registry}: ${method} ${url.pathname}: access denied`,
         );
       }
-      if ((r.status >= 500 || r.status === 429) && attempt < this.o.attempts) {
+      if ((r.status >= 500 || r.status === 429) && attempt < attempts) {
         await sleep(250 * 2 ** attempt);
         continue;
       }
       if (r.status >= 500) {
         throw new OciError(
-          "REGISTRY",
+          "SERVER",
           `${this.o.registry}: ${method} ${url.pathname}: server error ${r.status} after ${attempt} attempts`,
         );
       }
@@ -266,8 +274,25 @@ export class RegistryClient {
     blob: { digest: string; size: number; open: () => Readable },
     mountFrom?: string,
   ): Promise<"exists" | "mounted" | "uploaded"> {
-    const scope = this.scope(repo, true);
     if (await this.hasBlob(repo, blob.digest)) return "exists";
+    // A dropped connection or a server error mid-upload spoils the session: start a new one.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.uploadSession(repo, blob, mountFrom);
+      } catch (e) {
+        const again = e instanceof OciError && (e.code === "UNREACHABLE" || e.code === "SERVER");
+        if (!again || attempt >= this.o.attempts) throw e;
+        await sleep(250 * 2 ** attempt);
+      }
+    }
+  }
+
+  private async uploadSession(
+    repo: string,
+    blob: { digest: string; size: number; open: () => Readable },
+    mountFrom?: string,
+  ): Promise<"mounted" | "uploaded"> {
+    const scope = this.scope(repo, true);
     const start = mountFrom
       ? `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}`
       : `/v2/${repo}/blobs/uploads/`;
@@ -289,6 +314,7 @@ export class RegistryClient {
           "content-length": String(blob.size),
         },
         body: blob.open,
+        retry: false,
       });
       if (r.status !== 201) this.fail(r, `upload of ${blob.digest}`);
       return "uploaded";
@@ -305,6 +331,7 @@ export class RegistryClient {
           "content-range": `${offset}-${offset + chunk.length - 1}`,
         },
         body: chunk,
+        retry: false,
       });
       if (r.status !== 202) this.fail(r, `upload chunk at ${offset} of ${blob.digest}`);
       location = String(r.headers.location ?? location);
@@ -320,6 +347,7 @@ export class RegistryClient {
       url: withDigest(location),
       scope,
       headers: { "content-length": "0" },
+      retry: false,
     });
     if (r.status !== 201) this.fail(r, `finish upload of ${blob.digest}`);
     return "uploaded";
