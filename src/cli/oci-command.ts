@@ -89,7 +89,8 @@ export function registryClient(ref: ImageReference, inv: Invocation): RegistryCl
     }
   }
   const credentials = credentialsFor(ref.registry, inv);
-  const chunkMb = Number(process.env.PROVENIX_CHUNK_MB ?? 64);
+  const mb = (name: string, fallback: number) =>
+    Math.max(1, Number(process.env[name] ?? fallback)) * 1024 * 1024;
   return new RegistryClient({
     registry: ref.registry,
     plainHttp: inv.values["plain-http"] === true,
@@ -97,7 +98,8 @@ export function registryClient(ref: ImageReference, inv: Invocation): RegistryCl
     ...(credentials ? { credentials } : {}),
     timeoutMs: timeout * 1000,
     attempts: 4,
-    chunkSize: Math.max(1, chunkMb) * 1024 * 1024,
+    monolithicMax: mb("PROVENIX_MONOLITHIC_MB", 1024),
+    chunkSize: mb("PROVENIX_CHUNK_MB", 64),
   });
 }
 
@@ -124,7 +126,8 @@ const push: Command = {
   help: `Reads an image output — a docker-archive (tar or tar.gz, as dockerTools.buildImage
 and buildLayeredImage write), an OCI image layout directory, or with --stream a
 script that streams one (streamLayeredImage) — and pushes its config and layers
-(skipping blobs the registry has; chunked above PROVENIX_CHUNK_MB, default 64)
+(skipping blobs the registry has; one PUT per blob up to PROVENIX_MONOLITHIC_MB,
+default 1024, else PATCH chunks of PROVENIX_CHUNK_MB, default 64)
 and an OCI manifest. docker-archive layers are pushed as they are (uncompressed
 tar, digest = the config's diff_id), so the config stays byte-identical.
 

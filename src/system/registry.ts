@@ -25,7 +25,9 @@ export interface RegistryOptions {
   readonly timeoutMs: number;
   /** Attempts for requests that fail with 5xx or a dropped connection. */
   readonly attempts: number;
-  /** Blobs above this size are uploaded in chunks of this size. */
+  /** Blobs up to this size go in one PUT (measured fastest); larger ones in chunks. */
+  readonly monolithicMax: number;
+  /** The size of each PATCH of a chunked upload. */
   readonly chunkSize: number;
 }
 
@@ -305,7 +307,7 @@ export class RegistryClient {
       u.searchParams.set("digest", blob.digest);
       return u.toString();
     };
-    if (blob.size <= this.o.chunkSize) {
+    if (blob.size <= this.o.monolithicMax) {
       r = await this.request("PUT", "", {
         url: withDigest(location),
         scope,

@@ -166,7 +166,7 @@ test("push a docker-archive (tar and tar.gz): skopeo reads it back layer for lay
 
 test("chunked uploads, OCI layouts and stream scripts", async (t) => {
   const reg = await Registry.start(t);
-  const env = { ...home(), PROVENIX_CHUNK_MB: "1" };
+  const env = { ...home(), PROVENIX_CHUNK_MB: "1", PROVENIX_MONOLITHIC_MB: "1" };
   const big = image("archive", `${SALT}-big`, ["--arg", "bigMb", "3"]);
   const r = await pushJson(env, ["--plain-http", big, `${reg.host}/nix/big:v1`]);
   assert.equal(r.r.code, 0, r.r.stderr);
