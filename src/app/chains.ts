@@ -44,6 +44,16 @@ export interface ChainsEvent {
   readonly [field: string]: unknown;
 }
 
+/** Pushes attested image outputs (chains mode for images; app/image-pusher.ts). */
+export interface Pusher {
+  /** Queue the image outputs among these paths; call inside the attestation's transaction. */
+  enqueue(paths: readonly string[]): string[];
+  /** Whether a push of this path is still owed (its GC root stays until then). */
+  owes(path: string): boolean;
+  /** Push what is due; returns how many were tried. */
+  work(): Promise<number>;
+}
+
 export interface ChainsDeps {
   readonly nix: NixStore;
   readonly feed: RegistrationFeed;
@@ -52,6 +62,7 @@ export interface ChainsDeps {
   readonly store: AttestationStore;
   readonly roots?: RootKeeper;
   readonly spool?: SpoolFeed;
+  readonly pusher?: Pusher;
   readonly emit: (e: ChainsEvent) => void;
   readonly now?: () => number;
 }
@@ -291,6 +302,7 @@ export class Chains {
     const now = this.now();
     const result = { attested: 0, retrying: 0, failed: 0, vanished: vanished.length };
     const events: ChainsEvent[] = [];
+    const toPush: string[] = [];
     store.transaction(() => {
       for (const r of vanished) {
         this.journal.markVanished(
@@ -314,6 +326,7 @@ export class Chains {
             continue;
           }
           this.journal.markAttested(journalId, [row.path], id, now);
+          toPush.push(row.path);
           result.attested++;
           events.push({
             event: "attested",
@@ -341,10 +354,18 @@ export class Chains {
           ...(next.terminal ? {} : { nextAttemptAt: new Date(next.nextAttemptAt).toISOString() }),
         });
       }
+      // Images to push are queued with their attestation: a crash loses neither.
+      for (const path of this.deps.pusher?.enqueue(toPush) ?? []) {
+        events.push({ event: "push-queued", level: "info", path });
+      }
     });
     // Only once the journal says so: attested and vanished outputs need no root.
     for (const e of events) {
-      if ((e.event === "attested" || e.event === "vanished") && typeof e.path === "string")
+      if (
+        (e.event === "attested" || e.event === "vanished") &&
+        typeof e.path === "string" &&
+        !this.deps.pusher?.owes(e.path)
+      )
         this.deps.roots?.release(e.path);
       this.deps.emit(e);
     }
@@ -387,10 +408,16 @@ export class Chains {
     for (const path of roots.list()) {
       const row = this.journal.get(this.journalId, path);
       if (row && (row.status === "pending" || row.status === "failed")) continue;
+      if (this.deps.pusher?.owes(path)) continue;
       roots.release(path);
       n++;
     }
     return n;
+  }
+
+  /** Push the image outputs that are due (with their provenance attached). */
+  async push(): Promise<number> {
+    return (await this.deps.pusher?.work()) ?? 0;
   }
 
   /** Catch up with everything registered since the checkpoint, and tidy roots. */

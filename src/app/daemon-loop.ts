@@ -89,6 +89,11 @@ export async function runDaemon(chains: Chains, o: LoopOptions, signal: AbortSig
         if (o.mode === "db") chains.observe("nix-db");
         else await chains.ingestSpool();
       }
+      while (!signal.aborted && (await chains.push()) > 0) {
+        // Attestations come first: observe and attest between image pushes.
+        if (o.mode === "db") chains.observe("nix-db");
+        await chains.work();
+      }
       if (Date.now() - lastBeat >= HEARTBEAT_MS) {
         chains.setDaemonState({
           pid: process.pid,

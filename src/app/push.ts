@@ -19,7 +19,12 @@ import {
   type Descriptor,
   type ImageReference,
 } from "../oci/index.js";
-import { parseBundle } from "../sign/index.js";
+import { SLSA_PROVENANCE_V1, type BuildHost, type DerivationCache } from "../attest/index.js";
+import type { NixStore } from "../nix/index.js";
+import { parseBundle, type Signer } from "../sign/index.js";
+import type { AttestationStore } from "../store/index.js";
+import { derivationOf } from "../system/targets.js";
+import { provenanceFor, signAndStore } from "./attest.js";
 import type { ImageSource } from "../system/image-source.js";
 import type { RegistryClient } from "../system/registry.js";
 
@@ -267,4 +272,59 @@ export async function findBundles(
     });
   }
   return { via, bundles };
+}
+
+export interface ImageAttestContext {
+  readonly nix: NixStore;
+  readonly host: BuildHost;
+  readonly store: AttestationStore;
+  readonly builderId: string;
+  readonly provenixVersion: string;
+  readonly derivations?: DerivationCache;
+}
+
+/**
+ * Push an image output and, with a signer, sign provenance for its derivation
+ * whose subjects are the store output and the image (`registry/repository`
+ * with the manifest digest), keep it, and attach it to the image.
+ */
+export async function pushAndAttest(
+  ctx: ImageAttestContext,
+  client: RegistryClient,
+  ref: ImageReference,
+  output: string,
+  image: ImageSource,
+  o: {
+    signer?: Signer;
+    mountFrom?: string;
+    cosignLegacy?: boolean;
+    progress?: (e: PushEvent) => void;
+  } = {},
+): Promise<{ pushed: PushResult; attestationId?: number; attached?: AttachResult }> {
+  const pushed = await pushImage(client, ref, image, {
+    ...(o.mountFrom !== undefined ? { mountFrom: o.mountFrom } : {}),
+    ...(o.progress ? { progress: o.progress } : {}),
+  });
+  if (!o.signer) return { pushed };
+  const drvPath = await derivationOf(ctx.nix, output);
+  const statement = await provenanceFor(ctx, drvPath);
+  statement.subject.push({
+    name: `${ref.registry}/${ref.repository}`,
+    digest: { sha256: pushed.manifest.digest.slice("sha256:".length) },
+    annotations: { "nix.storePath": output },
+  });
+  const signed = signAndStore(
+    { signer: o.signer, store: ctx.store, builderId: ctx.builderId },
+    statement,
+    drvPath,
+  );
+  const attached = await attachBundle(
+    client,
+    ref.repository,
+    pushed.manifest,
+    signed.bundle,
+    SLSA_PROVENANCE_V1,
+    { cosignLegacy: o.cosignLegacy === true },
+  );
+  return { pushed, attestationId: signed.attestationId, attached };
 }

@@ -17,6 +17,9 @@ import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import type { SbomFormat } from "../app/sbom.js";
+import { ImagePusher } from "../app/image-pusher.js";
+import { parseReference } from "../oci/index.js";
+import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
 
 function intOption(inv: Invocation, name: string, fallback: number, min = 0): number {
   const v = inv.values[name];
@@ -119,7 +122,16 @@ Options:
   --claim-level N     write builder.id with slsa-build-level=N, only if
                       'provenix assess' gives this machine level N or higher
                       (checked at start)
-  --quiet             log only warnings and errors`,
+  --quiet             log only warnings and errors
+
+Images (chains mode for containers):
+  --push-to REG/PREFIX  push every attested image output (a docker-archive
+                      .tar/.tar.gz or an OCI layout) to REG/PREFIX/<name>:<store
+                      hash>, with its provenance attached as an OCI referrer;
+                      queued in the same transaction as the attestation and
+                      retried with backoff until it lands (its GC root stays)
+  --push-max-attempts N  attempts before a push is marked failed (default 12)
+${REGISTRY_HELP}`,
   options: {
     key: { type: "string" },
     "builder-id": { type: "string" },
@@ -139,6 +151,9 @@ Options:
     nice: { type: "string" },
     quiet: { type: "boolean" },
     "claim-level": { type: "string" },
+    "push-to": { type: "string" },
+    "push-max-attempts": { type: "string" },
+    ...REGISTRY_OPTIONS,
   },
   keyIsSigningKey: true,
   builderIdIsOwn: true,
@@ -208,6 +223,33 @@ Options:
           spool = new SpoolDir(spoolDir(ctx, inv));
           spool.ensure();
         }
+        let pusher: ImagePusher | undefined;
+        if (typeof inv.values["push-to"] === "string") {
+          const prefix = parseReference(inv.values["push-to"]);
+          if (prefix.tag !== undefined || prefix.digest !== undefined) {
+            throw new CliError("USAGE", "--push-to takes registry/prefix, without a tag or digest");
+          }
+          pusher = new ImagePusher(
+            {
+              nix,
+              host: ctx.host,
+              store,
+              signer,
+              client: registryClient(prefix, inv, 1),
+              emit,
+              ...(roots ? { release: (p: string) => roots.release(p) } : {}),
+            },
+            {
+              prefix,
+              builderId: ctx.config.builderId,
+              provenixVersion: VERSION,
+              retry: {
+                ...DEFAULT_RETRY,
+                maxAttempts: intOption(inv, "push-max-attempts", DEFAULT_RETRY.maxAttempts, 1),
+              },
+            },
+          );
+        }
         const chains = new Chains(
           {
             nix,
@@ -217,6 +259,7 @@ Options:
             store,
             ...(roots ? { roots } : {}),
             ...(spool ? { spool } : {}),
+            ...(pusher ? { pusher } : {}),
             emit,
           },
           {
@@ -305,6 +348,8 @@ Options:
     }
     const rate = stats.recentAttested / (stats.windowMs / 1000);
     const rows = list ? store.journal.list(builderId, list, limit) : undefined;
+    const pushes = store.pushes.counts();
+    const pushRows = store.pushes.list(undefined, 20);
     if (inv.json) {
       inv.io.out(
         JSON.stringify(
@@ -328,6 +373,7 @@ Options:
             ratePerSecond: Number(rate.toFixed(3)),
             counts: stats.counts,
             lastError: stats.lastError,
+            pushes: { counts: pushes, recent: pushRows },
             ...(rows ? { list: rows } : {}),
           },
           null,
@@ -365,6 +411,14 @@ Options:
     o("rate", `${rate.toFixed(1)} attestations/s over the last ${stats.windowMs / 1000}s`);
     for (const s of STATUSES.slice(1)) o(s, String(stats.counts[s]));
     o("last error", stats.lastError ? `${stats.lastError.path}: ${stats.lastError.error}` : "none");
+    if (pushRows.length > 0) {
+      o(
+        "image pushes",
+        `${pushes.pending} pending, ${pushes.pushed} pushed, ${pushes.failed} failed, ${pushes.skipped} skipped`,
+      );
+      const lastFailed = pushRows.find((r) => r.lastError !== null && r.status !== "pushed");
+      if (lastFailed) o("push error", `${lastFailed.destination}: ${lastFailed.lastError ?? ""}`);
+    }
     for (const r of rows ?? []) {
       inv.io.out(
         `${r.status.padEnd(11)} ${r.path}` +

@@ -2,13 +2,12 @@ import { spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { provenanceFor, signAndStore } from "../app/attest.js";
-import { attachBundle, findBundles, pushImage } from "../app/push.js";
+import { findBundles, pushAndAttest, type PushEvent } from "../app/push.js";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import { formatReference, OciError, parseReference, type ImageReference } from "../oci/index.js";
 import { openImage, type ImageSource } from "../system/image-source.js";
 import { RegistryClient, type Credentials } from "../system/registry.js";
-import { classifyTarget, derivationOf } from "../system/targets.js";
+import { classifyTarget } from "../system/targets.js";
 import { verifyAttestation } from "../verify/index.js";
 import { VERSION } from "../version.js";
 import { printJson, strings } from "./args.js";
@@ -76,7 +75,7 @@ function credentialsFor(registry: string, inv: Invocation): Credentials | undefi
   return undefined;
 }
 
-export function registryClient(ref: ImageReference, inv: Invocation): RegistryClient {
+export function registryClient(ref: ImageReference, inv: Invocation, attempts = 4): RegistryClient {
   const timeout = inv.values.timeout === undefined ? 60 : Number(inv.values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0)
     throw new CliError("USAGE", "--timeout takes seconds above 0");
@@ -97,7 +96,7 @@ export function registryClient(ref: ImageReference, inv: Invocation): RegistryCl
     ...(ca ? { ca } : {}),
     ...(credentials ? { credentials } : {}),
     timeoutMs: timeout * 1000,
-    attempts: 4,
+    attempts,
     monolithicMax: mb("PROVENIX_MONOLITHIC_MB", 1024),
     chunkSize: mb("PROVENIX_CHUNK_MB", 64),
   });
@@ -181,54 +180,36 @@ ${REGISTRY_HELP}
     try {
       image = await openImage(stream?.file ?? t.path);
       const quiet = inv.json || inv.values.quiet === true;
-      const pushed = await pushImage(client, ref, image, {
-        ...(typeof inv.values["mount-from"] === "string"
-          ? { mountFrom: inv.values["mount-from"] }
-          : {}),
-        progress: quiet
-          ? undefined
-          : ({ done, total, blob }) =>
-              inv.io.err(
-                `[${done}/${total}] ${blob.result.padEnd(8)} ${blob.digest} (${blob.size} bytes)\n`,
-              ),
-      });
+      const { pushed, attestationId, attached } = await pushAndAttest(
+        {
+          nix: ctx.nix,
+          host: ctx.host,
+          store: ctx.store,
+          builderId: ctx.config.builderId,
+          provenixVersion: VERSION,
+          derivations: ctx.derivations,
+        },
+        client,
+        ref,
+        t.path,
+        image,
+        {
+          ...(signer ? { signer } : {}),
+          ...(typeof inv.values["mount-from"] === "string"
+            ? { mountFrom: inv.values["mount-from"] }
+            : {}),
+          cosignLegacy: inv.values["cosign-att"] === true,
+          ...(quiet
+            ? {}
+            : {
+                progress: ({ done, total, blob }: PushEvent) =>
+                  inv.io.err(
+                    `[${done}/${total}] ${blob.result.padEnd(8)} ${blob.digest} (${blob.size} bytes)\n`,
+                  ),
+              }),
+        },
+      );
       const at = formatReference({ ...ref, digest: pushed.manifest.digest });
-      let attached: Awaited<ReturnType<typeof attachBundle>> | undefined;
-      let attestationId: number | undefined;
-      if (signer) {
-        const drvPath = await derivationOf(ctx.nix, t.path);
-        const statement = await provenanceFor(
-          {
-            nix: ctx.nix,
-            host: ctx.host,
-            builderId: ctx.config.builderId,
-            provenixVersion: VERSION,
-            derivations: ctx.derivations,
-          },
-          drvPath,
-        );
-        statement.subject.push({
-          name: `${ref.registry}/${ref.repository}`,
-          digest: { sha256: pushed.manifest.digest.slice("sha256:".length) },
-          annotations: { "nix.storePath": t.path },
-        });
-        const signed = signAndStore(
-          { signer, store: ctx.store, builderId: ctx.config.builderId },
-          statement,
-          drvPath,
-        );
-        attestationId = signed.attestationId;
-        attached = await attachBundle(
-          client,
-          ref.repository,
-          pushed.manifest,
-          signed.bundle,
-          SLSA_PROVENANCE_V1,
-          {
-            cosignLegacy: inv.values["cosign-att"] === true,
-          },
-        );
-      }
       if (inv.json) {
         printJson(inv, {
           image: at,

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
 import { Journal, JOURNAL_SCHEMA } from "./journal.js";
+import { PUSH_SCHEMA, Pushes } from "./pushes.js";
 import { REBUILD_SCHEMA, Rebuilds } from "./rebuilds.js";
 
 // "PVNX" as a big-endian 32-bit integer: marks a SQLite file as ours (PRAGMA application_id).
@@ -39,6 +40,7 @@ CREATE INDEX attestations_created_at ON attestations(created_at);
 `,
   JOURNAL_SCHEMA,
   REBUILD_SCHEMA,
+  PUSH_SCHEMA,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -227,6 +229,14 @@ export class AttestationStore {
   get journal(): Journal {
     this.journalInstance ??= new Journal(this.db, (e) => storeError(e, this.path));
     return this.journalInstance;
+  }
+
+  private pushesInstance?: Pushes;
+
+  /** The daemon's queue of image outputs to push. */
+  get pushes(): Pushes {
+    this.pushesInstance ??= new Pushes(this.db, (e) => storeError(e, this.path));
+    return this.pushesInstance;
   }
 
   private rebuildsInstance?: Rebuilds;

@@ -96,6 +96,8 @@ export interface RegistryOptions {
   readonly tls?: boolean;
   /** Token auth: the registry trusts tokens from an issuer this helper runs. */
   readonly token?: { user: string; password: string };
+  /** Listen on this port (default: a free one). */
+  readonly port?: number;
 }
 
 export class Registry {
@@ -112,7 +114,7 @@ export class Registry {
     o: RegistryOptions = {},
   ): Promise<Registry> {
     const dir = tempDir("provenix-registry-");
-    const port = await freePort();
+    const port = o.port ?? (await freePort());
     const lines = [
       "version: 0.1",
       "log:",

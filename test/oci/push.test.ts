@@ -1,11 +1,12 @@
 // provenix push / verify oci:// against a real registry (Debian's docker-registry),
 // checked with Debian's skopeo as an independent client.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import test from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   cliHome,
   isOneLineError,
@@ -14,7 +15,8 @@ import {
   type CliResult,
 } from "../helpers/cli.js";
 import { FIXTURES, ROOT, run, tempDir, useTestNix } from "../helpers/nix.js";
-import { FaultProxy, Registry } from "../helpers/registry.js";
+import { FaultProxy, freePort, Registry } from "../helpers/registry.js";
+import { Daemon } from "../helpers/daemon.js";
 import { clean } from "../helpers/cli.js";
 
 useTestNix();
@@ -499,4 +501,40 @@ test("faults: retried when they pass, one clear line when they do not, and no ta
     assert.ok(isOneLineError(r), r.stderr);
     assert.match(r.stderr, message);
   }
+});
+
+test("chains mode for images: the daemon pushes an attested image, retrying until the registry is up, and attaches its provenance", async (t) => {
+  const env = home();
+  const port = await freePort();
+  const roots = tempDir();
+  const d = Daemon.start(
+    t,
+    ["--gc-roots", roots, "--poll", "100", "--push-to", `127.0.0.1:${port}/nix`, "--plain-http"],
+    env,
+  );
+  await d.waitFor((e) => e.event === "started", "start");
+  // Built while the registry is down: attested, queued, retried.
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "nix-build",
+      [IMAGES, "-A", "archive", "--argstr", "salt", `${SALT}-daemon`, "--no-out-link"],
+      (e, stdout) => (e ? reject(e) : resolve(stdout.trim())),
+    ),
+  );
+  await d.waitFor((e) => e.event === "push-retry" && e.path === out, "a failed first push");
+  assert.ok(readdirSync(roots).length > 0, "the image keeps its GC root until it is pushed");
+  const reg = await Registry.start(t, { port });
+  const pushed = await d.waitFor((e) => e.event === "pushed" && e.path === out, "the push", 60_000);
+  const hash = basename(out).slice(0, 32);
+  const ref = `${reg.host}/nix/image:${hash}`;
+  const raw = skopeo("inspect", "--raw", "--tls-verify=false", `docker://${ref}`);
+  assert.equal(String(pushed.image), `${reg.host}/nix/image@${sha256(Buffer.from(raw))}`);
+  const v = await pv(["verify", "--plain-http", `oci://${ref}`], env);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  const status = JSON.parse((await pv(["status", "--json"], env)).stdout) as {
+    pushes: { counts: Record<string, number> };
+  };
+  assert.deepEqual(status.pushes.counts, { pending: 0, pushed: 1, failed: 0, skipped: 0 });
+  for (let i = 0; i < 100 && readdirSync(roots).length > 0; i++) await sleep(100);
+  assert.deepEqual(readdirSync(roots), [], "the GC root is released once the image is pushed");
 });

@@ -127,7 +127,7 @@ test("a schema-1 store (before the journal and rebuilds) is migrated in place, i
   // Make it exactly what provenix with schema 1 left: no journal tables, version 1.
   const raw = new Database(path);
   raw.exec(
-    "DROP TABLE journal; DROP TABLE daemon_state; DROP TABLE rebuild_items; DROP TABLE rebuild_runs; DROP TABLE reports;",
+    "DROP TABLE journal; DROP TABLE daemon_state; DROP TABLE rebuild_items; DROP TABLE rebuild_runs; DROP TABLE reports; DROP TABLE pushes;",
   );
   raw.pragma("user_version = 1");
   raw.close();
@@ -139,6 +139,6 @@ test("a schema-1 store (before the journal and rebuilds) is migrated in place, i
   assert.equal(reopened.rebuilds.getReport(digest)?.content.toString(), "r");
   reopened.close();
   const check = new Database(path, { readonly: true });
-  assert.equal(check.pragma("user_version", { simple: true }), 3);
+  assert.equal(check.pragma("user_version", { simple: true }), 4);
   check.close();
 });
