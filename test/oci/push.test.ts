@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import test from "node:test";
+import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   cliHome,
@@ -514,13 +515,16 @@ test("chains mode for images: the daemon pushes an attested image, retrying unti
   );
   await d.waitFor((e) => e.event === "started", "start");
   // Built while the registry is down: attested, queued, retried.
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile(
-      "nix-build",
-      [IMAGES, "-A", "archive", "--argstr", "salt", `${SALT}-daemon`, "--no-out-link"],
-      (e, stdout) => (e ? reject(e) : resolve(stdout.trim())),
-    ),
-  );
+  const { stdout } = await promisify(execFile)("nix-build", [
+    IMAGES,
+    "-A",
+    "archive",
+    "--argstr",
+    "salt",
+    `${SALT}-daemon`,
+    "--no-out-link",
+  ]);
+  const out = stdout.trim();
   await d.waitFor((e) => e.event === "push-retry" && e.path === out, "a failed first push");
   assert.ok(readdirSync(roots).length > 0, "the image keeps its GC root until it is pushed");
   const reg = await Registry.start(t, { port });
