@@ -3,17 +3,13 @@
 //   npm run bench -- [--n 2000] [--large-mb 1024]
 // Prints times and ratios (provenix / Nix); absolute times vary between machines.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { hashNar } from "../src/system/nar-dump.js";
 import { NixCliStore } from "../src/system/nix-cli.js";
 import { NixDbStore } from "../src/system/nix-db.js";
+import { benchHome, ROOT, GRAPH } from "./common.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
 const { values } = parseArgs({
   options: {
     n: { type: "string", default: "2000" },
@@ -23,17 +19,7 @@ const { values } = parseArgs({
 const n = Number(values.n);
 const largeMb = Number(values["large-mb"]);
 
-const work = mkdtempSync(join(tmpdir(), "provenix-bench-"));
-writeFileSync(
-  join(work, "nix.conf"),
-  "substituters =\nsandbox = false\nexperimental-features = nix-command\n",
-);
-const env = {
-  ...process.env,
-  NIX_CONF_DIR: work,
-  XDG_CONFIG_HOME: join(work, "config"),
-  XDG_DATA_HOME: join(work, "data"),
-};
+const { work, env } = benchHome("attest");
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, {

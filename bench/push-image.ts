@@ -5,27 +5,17 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { benchHome, ROOT, BIN } from "./common.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const BIN = join(ROOT, "bin", "provenix.js");
 const { values } = parseArgs({
   options: { mb: { type: "string", default: "200" }, runs: { type: "string", default: "3" } },
 });
 const mb = Number(values.mb);
 const runs = Number(values.runs);
-const work = mkdtempSync(join(tmpdir(), "provenix-bench-push-"));
-writeFileSync(join(work, "nix.conf"), "substituters =\nsandbox = false\n");
-const env = {
-  ...process.env,
-  NIX_CONF_DIR: work,
-  XDG_CONFIG_HOME: join(work, "config"),
-  XDG_DATA_HOME: join(work, "data"),
-};
+const { work, env } = benchHome("push");
 
 function sh(cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): string {
   const r = spawnSync(cmd, args, {

@@ -5,31 +5,18 @@
 // disabled, runs diffoscope).
 //   node dist/bench/rebuild.js [--mb 100] [--runs 5]
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchHome, BIN } from "./common.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const BIN = join(ROOT, "bin", "provenix.js");
 const { values } = parseArgs({
   options: { mb: { type: "string", default: "100" }, runs: { type: "string", default: "5" } },
 });
 const mb = Number(values.mb);
 const runs = Number(values.runs);
 
-const work = mkdtempSync(join(tmpdir(), "provenix-bench-rebuild-"));
-writeFileSync(
-  join(work, "nix.conf"),
-  "substituters =\nsandbox = false\nexperimental-features = nix-command\n",
-);
-const env = {
-  ...process.env,
-  NIX_CONF_DIR: work,
-  XDG_CONFIG_HOME: join(work, "config"),
-  XDG_DATA_HOME: join(work, "data"),
-};
+const { work, env } = benchHome("rebuild");
 const salt = String(Date.now());
 const expr = join(work, "bench.nix");
 writeFileSync(

@@ -2,14 +2,10 @@
 // `nix show-derivation -r` and `nix-store -qR` on the same graph, with peak memory.
 //   node dist/bench/sbom-graph.js [--n 10000] [--runtime-n 2000]
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchHome, ROOT, GRAPH } from "./common.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
 const { values } = parseArgs({
   options: {
     n: { type: "string", default: "10000" },
@@ -17,17 +13,7 @@ const { values } = parseArgs({
   },
 });
 
-const work = mkdtempSync(join(tmpdir(), "provenix-bench-"));
-writeFileSync(
-  join(work, "nix.conf"),
-  "substituters =\nsandbox = false\nexperimental-features = nix-command\n",
-);
-const env = {
-  ...process.env,
-  NIX_CONF_DIR: work,
-  XDG_CONFIG_HOME: join(work, "c"),
-  XDG_DATA_HOME: join(work, "d"),
-};
+const { env } = benchHome("sbom");
 
 /** Wall seconds (best of `runs`) and peak RSS in MiB (GNU time), of one command. */
 function measure(runs: number, cmd: string, args: string[]): { s: number; mib: number } {

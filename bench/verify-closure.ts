@@ -3,32 +3,18 @@
 // beside `nix store verify -r` of the same closure (Nix re-hashing the contents).
 //   node dist/bench/verify-closure.js [--n 2000] [--runs 3]
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { benchHome, GRAPH, BIN } from "./common.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const GRAPH = join(ROOT, "..", "shared", "bench", "graph.nix");
-const BIN = join(ROOT, "bin", "provenix.js");
 const { values } = parseArgs({
   options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "3" } },
 });
 const n = Number(values.n);
 const runs = Number(values.runs);
 
-const work = mkdtempSync(join(tmpdir(), "provenix-bench-verify-"));
-writeFileSync(
-  join(work, "nix.conf"),
-  "substituters =\nsandbox = false\nexperimental-features = nix-command\n",
-);
-const env = {
-  ...process.env,
-  NIX_CONF_DIR: work,
-  XDG_CONFIG_HOME: join(work, "config"),
-  XDG_DATA_HOME: join(work, "data"),
-};
+const { work, env } = benchHome("verify");
 
 function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { BuildHost, ResourceDescriptor, Statement } from "../attest/index.js";
+import type { ResourceDescriptor, Statement } from "../attest/index.js";
 import { isFixedOutput, NixError, type NixStore } from "../nix/index.js";
 import {
   DIFF_MEDIA_TYPE,
@@ -14,23 +14,16 @@ import {
   type ReproducibilityPredicate,
   type Verdict,
 } from "../repro/index.js";
-import type { Signer } from "../sign/index.js";
-import type { AttestationStore, RebuildRun } from "../store/index.js";
+import type { RebuildRun } from "../store/index.js";
 import { diffoscope } from "../system/diffoscope.js";
 import { listTree } from "../system/file-tree.js";
 import { hashNar } from "../system/nar-dump.js";
 import { checkRebuild } from "../system/nix-check.js";
 import { realise } from "../system/targets.js";
-import { signStatement } from "./attest.js";
+import { signStatement, type AttestContext } from "./attest.js";
 import { buildClosure } from "./closure.js";
 
-export interface RebuildContext {
-  readonly nix: NixStore;
-  readonly host: BuildHost;
-  readonly signer: Signer;
-  readonly store: AttestationStore;
-  readonly builderId: string;
-  readonly provenixVersion: string;
+export interface RebuildContext extends AttestContext {
   /** How long diffoscope may take per differing output; 0 leaves it out. */
   readonly diffoscopeTimeoutMs: number;
 }

@@ -1,6 +1,5 @@
-import type Database from "better-sqlite3";
 import type { ObservationSource, ObservedPath } from "../chains/index.js";
-import type { StoreError } from "./error.js";
+import { StoreTable } from "./table.js";
 
 /** Schema of the chains journal: one row per observed output and builder. */
 export const JOURNAL_SCHEMA = `
@@ -97,20 +96,7 @@ function fromRow(r: Row): JournalRow {
  * method is one statement or runs inside the caller's transaction
  * (AttestationStore.transaction), so a crash leaves each row in a state it had.
  */
-export class Journal {
-  constructor(
-    private readonly db: Database.Database,
-    private readonly wrap: (e: unknown) => StoreError,
-  ) {}
-
-  private run<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      throw this.wrap(e);
-    }
-  }
-
+export class Journal extends StoreTable {
   /**
    * Record newly observed outputs. A row that exists is left alone, except a
    * vanished one, which a rebuild makes pending again.

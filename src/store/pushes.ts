@@ -1,5 +1,4 @@
-import type Database from "better-sqlite3";
-import type { StoreError } from "./error.js";
+import { StoreTable } from "./table.js";
 
 /** Schema 4: the daemon's queue of image outputs to push to a registry. */
 export const PUSH_SCHEMA = `
@@ -55,20 +54,7 @@ const fromRow = (r: Row): PushRow => ({
 });
 
 /** Durable push queue: every method is one statement, or runs in the caller's transaction. */
-export class Pushes {
-  constructor(
-    private readonly db: Database.Database,
-    private readonly wrap: (e: unknown) => StoreError,
-  ) {}
-
-  private run<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      throw this.wrap(e);
-    }
-  }
-
+export class Pushes extends StoreTable {
   /** Queue a push once; an existing row is left alone. */
   enqueue(path: string, destination: string, now: number): void {
     this.run(() =>

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import type Database from "better-sqlite3";
 import type { ClosureItem, ItemStatus } from "../repro/index.js";
-import type { StoreError } from "./error.js";
+import { StoreTable } from "./table.js";
 
 /** Schema 3: reports linked from attestations by digest, and resumable closure rebuilds. */
 export const REBUILD_SCHEMA = `
@@ -66,20 +65,7 @@ interface ItemRow {
 }
 
 /** Reports and closure-rebuild runs, in the attestation store's file. */
-export class Rebuilds {
-  constructor(
-    private readonly db: Database.Database,
-    private readonly wrap: (e: unknown) => StoreError,
-  ) {}
-
-  private run<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      throw this.wrap(e);
-    }
-  }
-
+export class Rebuilds extends StoreTable {
   /** Keep a report; content-addressed, so storing it twice keeps one copy. */
   putReport(mediaType: string, content: Buffer, now = Date.now()): string {
     const sha256 = createHash("sha256").update(content).digest("hex");

@@ -37,11 +37,17 @@ export function provenix(args: string[], env: NodeJS.ProcessEnv, cwd?: string): 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function provenixAsync(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+/** Without blocking this process: servers that a test runs here keep answering meanwhile. */
+export function provenixAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdin = "",
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, "bin", "provenix.js"), ...args], {
       env: clean(env),
     });
+    child.stdin.end(stdin);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

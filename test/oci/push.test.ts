@@ -1,7 +1,7 @@
 // provenix push / verify oci:// against a real registry (Debian's docker-registry),
 // checked with Debian's skopeo as an independent client.
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -15,10 +15,9 @@ import {
   provenixAsync,
   type CliResult,
 } from "../helpers/cli.js";
-import { FIXTURES, ROOT, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { FIXTURES, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { FaultProxy, freePort, Registry } from "../helpers/registry.js";
 import { Daemon } from "../helpers/daemon.js";
-import { clean } from "../helpers/cli.js";
 
 useTestNix();
 const IMAGES = join(FIXTURES, "images.nix");
@@ -49,23 +48,8 @@ function skopeo(...args: string[]): string {
 
 const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
-/**
- * provenix as a child process, asynchronously: the token issuer and the fault
- * proxies run in this process and must keep answering while it works.
- */
-function pv(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, "bin", "provenix.js"), ...args], {
-      env: clean(env),
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
-}
+/** The token issuer and the fault proxies run in this process: run provenix without blocking it. */
+const pv = provenixAsync;
 
 interface PushJson {
   image: string;
@@ -494,6 +478,11 @@ test("faults: retried when they pass, one clear line when they do not, and no ta
       ["push", "--plain-http", "--timeout", "2", archive, "127.0.0.1:1/nix/x:v1"],
       7,
       /cannot talk to 127\.0\.0\.1:1: ECONNREFUSED/,
+    ],
+    [
+      ["verify", "--plain-http", `oci://${reg.host}/nix/missing:v1`],
+      7,
+      /nix\/missing:v1 is not in the registry/,
     ],
   ];
   for (const [args, code, message] of bad) {
