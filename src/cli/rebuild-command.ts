@@ -17,6 +17,8 @@ import {
   summarize,
   type PathConsensus,
 } from "../repro/index.js";
+import { findBundles } from "../app/push.js";
+import { formatReference, OciError, parseReference } from "../oci/index.js";
 import { StoreError } from "../store/index.js";
 import { classifyTarget } from "../system/targets.js";
 import { VERSION } from "../version.js";
@@ -24,6 +26,7 @@ import { derivationsFor, needTargets, printJson, strings } from "./args.js";
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
+import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
 
 const DIFFOSCOPE_TIMEOUT_S = 300;
 
@@ -277,12 +280,21 @@ not counted.
 
 Options:
   --bundle FILE|DIR   other builders' bundles (a directory: its *.json; repeatable)
+  --oci REF           the Sigstore bundles attached to an image in a registry
+                      (oci://registry/repository:tag or @sha256:...; repeatable),
+                      such as 'provenix push' attaches
 ${TRUST_HELP}
+${REGISTRY_HELP}
   --json              print the groups as JSON
 
 Exit status: 0 when every output has trusted claims that all agree; 1 when
 builders disagree or no trusted claim was found.`,
-  options: { ...TRUST_OPTIONS, bundle: { type: "string", multiple: true } },
+  options: {
+    ...TRUST_OPTIONS,
+    ...REGISTRY_OPTIONS,
+    bundle: { type: "string", multiple: true },
+    oci: { type: "string", multiple: true },
+  },
   async run(ctx, inv) {
     const targets = needTargets(inv, "output to look up");
     const paths = targets.map((arg) => {
@@ -293,11 +305,9 @@ builders disagree or no trusted claim was found.`,
       return t.path;
     });
     const trustedKeys = await trusted(ctx, inv);
-    const r = await consensus(
-      { nix: ctx.nix, store: ctx.store, trustedKeys },
-      paths,
-      bundleSources(strings(inv.values.bundle)),
-    );
+    const sources = bundleSources(strings(inv.values.bundle));
+    for (const arg of strings(inv.values.oci)) sources.push(...(await imageBundles(inv, arg)));
+    const r = await consensus({ nix: ctx.nix, store: ctx.store, trustedKeys }, paths, sources);
     if (inv.json) printJson(inv, r);
     else {
       for (const c of r.paths) renderConsensus(c, inv);
@@ -306,6 +316,21 @@ builders disagree or no trusted claim was found.`,
     return r.paths.every((c) => c.status === "agree") ? EXIT.OK : EXIT.VERIFY_FAILED;
   },
 };
+
+/** The bundles attached to an image (referrers API, else the referrers tag), as claim sources. */
+async function imageBundles(inv: Invocation, arg: string): Promise<ClaimSource[]> {
+  const ref = parseReference(arg);
+  const reference = ref.digest ?? ref.tag;
+  if (reference === undefined) throw new CliError("USAGE", `--oci ${arg}: give a tag or a digest`);
+  const client = registryClient(ref, inv);
+  const m = await client.getManifest(ref.repository, reference);
+  if (!m) throw new OciError("NOT_FOUND", `${formatReference(ref)} is not in the registry`);
+  const found = await findBundles(client, ref.repository, m.digest);
+  return found.bundles.map((b) => ({
+    source: `oci://${ref.registry}/${ref.repository}@${b.referrer}`,
+    bytes: b.bundle,
+  }));
+}
 
 // --- import / report ----------------------------------------------------------------
 

@@ -256,6 +256,30 @@ test("provenance attached as an OCI 1.1 referrer: found through the referrers ta
   );
   for (const r of rs) assert.equal(r.code, 0, r.stderr);
   assert.equal(count(), 3);
+  // The registry as a source of claims: three builders agree on the archive's NAR hash.
+  const pub = (env: NodeJS.ProcessEnv) =>
+    readFileSync(join(env.XDG_CONFIG_HOME ?? "", "provenix", "signing.pub"), "utf8").trim();
+  const fresh = cliHome();
+  const cons = await pv(
+    [
+      "consensus",
+      "--json",
+      "--plain-http",
+      "--oci",
+      `oci://${ref}`,
+      archive,
+      ...[a, b, c].flatMap((e) => ["--trusted-key", pub(e)]),
+    ],
+    fresh,
+  );
+  assert.equal(cons.code, 0, cons.stdout + cons.stderr);
+  const groups = (
+    JSON.parse(cons.stdout) as { paths: { groups: { local: boolean; identities: unknown[] }[] }[] }
+  ).paths[0]?.groups;
+  assert.deepEqual(
+    groups?.map((g) => [g.local, g.identities.length]),
+    [[true, 3]],
+  );
   // A verifier that trusts none of the signers fails, saying so.
   const stranger = cliHome();
   const v = provenix(
