@@ -18,6 +18,7 @@ import {
   withReferrer,
   type Descriptor,
   type ImageReference,
+  type ManifestFormat,
 } from "../oci/index.js";
 import { SLSA_PROVENANCE_V1, type BuildHost, type DerivationCache } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
@@ -25,7 +26,7 @@ import { parseBundle, type Signer } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import { derivationOf } from "../system/targets.js";
 import { provenanceFor, signAndStore } from "./attest.js";
-import type { ImageSource } from "../system/image-source.js";
+import { withGzipLayers, type ImageSource } from "../system/image-source.js";
 import type { RegistryClient } from "../system/registry.js";
 
 const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
@@ -58,7 +59,31 @@ export async function pushImage(
   client: RegistryClient,
   ref: ImageReference,
   image: ImageSource,
-  o: { mountFrom?: string; progress?: (e: PushEvent) => void } = {},
+  o: PushOptions = {},
+): Promise<PushResult> {
+  if (o.format !== "docker") return pushPrepared(client, ref, image, "oci", o);
+  // Docker v2 wants gzip layers: compress them (into temporary files) first.
+  const gzipped = await withGzipLayers(image);
+  try {
+    return await pushPrepared(client, ref, gzipped, "docker", o);
+  } finally {
+    gzipped.close();
+  }
+}
+
+export interface PushOptions {
+  readonly mountFrom?: string;
+  /** oci (default): the layers as they are; docker: Docker v2 schema 2 with gzip layers. */
+  readonly format?: ManifestFormat;
+  readonly progress?: (e: PushEvent) => void;
+}
+
+async function pushPrepared(
+  client: RegistryClient,
+  ref: ImageReference,
+  image: ImageSource,
+  format: ManifestFormat,
+  o: PushOptions,
 ): Promise<PushResult> {
   const repo = ref.repository;
   const blobs: PushedBlob[] = [];
@@ -95,14 +120,15 @@ export async function pushImage(
       size: l.size,
       ...(l.mediaType ? { mediaType: l.mediaType } : {}),
     })),
+    format,
   );
   const bytes = image.manifest ?? manifestBytes(manifest);
   const digest = sha256(bytes);
   if (ref.digest !== undefined && ref.digest !== digest) {
     throw new OciError("DIGEST_MISMATCH", `the image's manifest is ${digest}, not ${ref.digest}`);
   }
-  await client.putManifest(repo, ref.tag ?? digest, OCI_MANIFEST, bytes);
-  return { manifest: { mediaType: OCI_MANIFEST, digest, size: bytes.length }, blobs };
+  await client.putManifest(repo, ref.tag ?? digest, manifest.mediaType, bytes);
+  return { manifest: { mediaType: manifest.mediaType, digest, size: bytes.length }, blobs };
 }
 
 /** Read-modify-write of an index or manifest under a tag, until our change is seen there. */
@@ -294,17 +320,9 @@ export async function pushAndAttest(
   ref: ImageReference,
   output: string,
   image: ImageSource,
-  o: {
-    signer?: Signer;
-    mountFrom?: string;
-    cosignLegacy?: boolean;
-    progress?: (e: PushEvent) => void;
-  } = {},
+  o: PushOptions & { signer?: Signer; cosignLegacy?: boolean } = {},
 ): Promise<{ pushed: PushResult; attestationId?: number; attached?: AttachResult }> {
-  const pushed = await pushImage(client, ref, image, {
-    ...(o.mountFrom !== undefined ? { mountFrom: o.mountFrom } : {}),
-    ...(o.progress ? { progress: o.progress } : {}),
-  });
+  const pushed = await pushImage(client, ref, image, o);
   if (!o.signer) return { pushed };
   const drvPath = await derivationOf(ctx.nix, output);
   const statement = await provenanceFor(ctx, drvPath);

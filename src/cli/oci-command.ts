@@ -138,6 +138,9 @@ the registry has no referrers API it is also listed under the sha256-<hex> tag.
 
 Options:
   --stream            the output is a script that writes the image to stdout
+  --manifest-format F oci (default: an OCI manifest, layers as they are) or docker
+                      (Docker v2 schema 2, for older clients: layers gzip-compressed
+                      on the way, the config unchanged)
   --no-attest         push the image only
   --cosign-att        also write cosign's legacy sha256-<hex>.att attestation tag
   --mount-from REPO   mount blobs from this repository of the same registry
@@ -150,6 +153,7 @@ ${REGISTRY_HELP}
     ...REGISTRY_OPTIONS,
     stream: { type: "boolean" },
     quiet: { type: "boolean" },
+    "manifest-format": { type: "string" },
     "no-attest": { type: "boolean" },
     "cosign-att": { type: "boolean" },
     "mount-from": { type: "string" },
@@ -167,6 +171,10 @@ ${REGISTRY_HELP}
     const t = classifyTarget(arg, ctx.nix.storeDir);
     if (t.kind !== "output")
       throw new CliError("INPUT", `push takes a build output; '${arg}' is a ${t.kind}`);
+    const format = (inv.values["manifest-format"] as string | undefined) ?? "oci";
+    if (format !== "oci" && format !== "docker") {
+      throw new CliError("USAGE", `--manifest-format takes oci or docker, not '${format}'`);
+    }
     const attest = inv.values["no-attest"] !== true;
     const signer = attest ? await ctx.signer(inv.values.key !== undefined) : undefined;
     const client = registryClient(ref, inv);
@@ -199,6 +207,7 @@ ${REGISTRY_HELP}
             ? { mountFrom: inv.values["mount-from"] }
             : {}),
           cosignLegacy: inv.values["cosign-att"] === true,
+          format,
           ...(quiet
             ? {}
             : {

@@ -1,10 +1,14 @@
 import { OciError } from "./error.js";
 import {
+  DOCKER_CONFIG,
+  DOCKER_LAYER_GZIP,
+  DOCKER_MANIFEST,
   DSSE_ENVELOPE,
   EMPTY_JSON_DIGEST,
   OCI_CONFIG,
   OCI_EMPTY,
   OCI_INDEX,
+  OCI_LAYER_GZIP,
   OCI_LAYER_TAR,
   OCI_MANIFEST,
   SIGSTORE_BUNDLE_V03,
@@ -42,18 +46,35 @@ export interface Index {
 export function imageManifest(
   config: { digest: string; size: number },
   layers: readonly { digest: string; size: number; mediaType?: string }[],
+  format: ManifestFormat = "oci",
 ): Manifest {
+  const docker = format === "docker";
   return {
     schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
-    layers: layers.map((x) => ({
-      mediaType: x.mediaType ?? OCI_LAYER_TAR,
-      digest: x.digest,
-      size: x.size,
-    })),
+    mediaType: docker ? DOCKER_MANIFEST : OCI_MANIFEST,
+    config: {
+      mediaType: docker ? DOCKER_CONFIG : OCI_CONFIG,
+      digest: config.digest,
+      size: config.size,
+    },
+    layers: layers.map((x) => {
+      const type = x.mediaType ?? OCI_LAYER_TAR;
+      if (docker && type !== OCI_LAYER_GZIP && type !== DOCKER_LAYER_GZIP) {
+        throw new OciError(
+          "NOT_AN_IMAGE",
+          `a Docker v2 manifest needs gzip layers; ${x.digest} is ${type}`,
+        );
+      }
+      return { mediaType: docker ? DOCKER_LAYER_GZIP : type, digest: x.digest, size: x.size };
+    }),
   };
 }
+
+/**
+ * oci: OCI image manifest (layers as they are); docker: Docker v2 schema 2
+ * (application/vnd.docker.distribution.manifest.v2+json), whose layers must be gzip.
+ */
+export type ManifestFormat = "oci" | "docker";
 
 /** Canonical bytes of a manifest or index we write: what its digest is taken over. */
 export function manifestBytes(m: Manifest | Index): Buffer {

@@ -13,13 +13,14 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { createGunzip, createGzip } from "node:zlib";
 import {
   BLOCK,
   diffIds,
   entryName,
+  OCI_LAYER_GZIP,
   OCI_MANIFEST,
   OciError,
   padded,
@@ -230,4 +231,53 @@ export async function openImage(path: string): Promise<ImageSource> {
     );
   }
   return openDockerArchive(path);
+}
+
+/**
+ * The same image with its uncompressed layers gzip-compressed into temporary
+ * files (for a Docker v2 manifest, whose layers must be gzip). The config, and
+ * so the diff_ids, stay as they are. close() removes the files.
+ */
+export async function withGzipLayers(image: ImageSource): Promise<ImageSource> {
+  const dir = mkdtempSync(join(tmpdir(), "provenix-gzip-"));
+  try {
+    const layers: LocalBlob[] = [];
+    for (const [i, layer] of image.layers.entries()) {
+      if (layer.mediaType === OCI_LAYER_GZIP) {
+        layers.push(layer);
+        continue;
+      }
+      const file = join(dir, `${i}.tar.gz`);
+      const hash = createHash("sha256");
+      let size = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      await pipeline(layer.open(), createGzip(), counter, createWriteStream(file));
+      layers.push({
+        digest: "sha256:" + hash.digest("hex"),
+        size,
+        mediaType: OCI_LAYER_GZIP,
+        open: () => createReadStream(file),
+      });
+    }
+    // A new manifest is written for the compressed layers: an OCI layout's own no longer applies.
+    return {
+      kind: image.kind,
+      config: image.config,
+      repoTags: image.repoTags,
+      layers,
+      close: () => {
+        rmSync(dir, { recursive: true, force: true });
+        image.close();
+      },
+    };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 }

@@ -149,6 +149,43 @@ test("push a docker-archive (tar and tar.gz): skopeo reads it back layer for lay
     first.out.manifest.digest,
     "the same image, compressed or not",
   );
+
+  // Docker v2 schema 2 for older clients: gzip layers, the same config, provenance attached.
+  const docker = await pushJson(env, [
+    "--plain-http",
+    "--manifest-format",
+    "docker",
+    archive,
+    `${reg.host}/nix/docker:v1`,
+  ]);
+  assert.equal(docker.r.code, 0, docker.r.stderr);
+  const v2 = JSON.parse(
+    skopeo("inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/nix/docker:v1`),
+  ) as {
+    mediaType: string;
+    config: { digest: string; mediaType: string };
+    layers: { mediaType: string }[];
+  };
+  assert.equal(v2.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
+  assert.equal(v2.config.mediaType, "application/vnd.docker.container.image.v1+json");
+  assert.equal(v2.config.digest, manifest.config.digest);
+  assert.deepEqual(
+    v2.layers.map((l) => l.mediaType),
+    diffIds.map(() => "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+  );
+  const back2 = join(tempDir(), "back2.tar");
+  skopeo(
+    "copy",
+    "--src-tls-verify=false",
+    `docker://${reg.host}/nix/docker:v1`,
+    `docker-archive:${back2}`,
+  );
+  const config2 = JSON.parse(cat(back2, configName(back2)).toString()) as {
+    rootfs: { diff_ids: string[] };
+  };
+  assert.deepEqual(config2.rootfs.diff_ids, diffIds, "gunzipped, the layers are the archive's");
+  const verified = await pv(["verify", "--plain-http", `oci://${reg.host}/nix/docker:v1`], env);
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 });
 
 test("chunked uploads, OCI layouts and stream scripts", async (t) => {
