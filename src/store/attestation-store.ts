@@ -6,6 +6,7 @@ import { StoreError } from "./error.js";
 import { Journal, JOURNAL_SCHEMA } from "./journal.js";
 import { PUSH_SCHEMA, Pushes } from "./pushes.js";
 import { REBUILD_SCHEMA, Rebuilds } from "./rebuilds.js";
+import { prepared } from "./table.js";
 
 // "PVNX" as a big-endian 32-bit integer: marks a SQLite file as ours (PRAGMA application_id).
 const APPLICATION_ID = 0x50564e58;
@@ -320,12 +321,10 @@ export class AttestationStore {
     const where = used.map(([, clause]) => clause);
     const args = used.map(([value]) => value as string | number);
     try {
-      const rows = this.db
-        .prepare(
-          `SELECT * FROM attestations ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id`,
-        )
-        .all(...args) as Row[];
-      const subjects = this.db.prepare(
+      const rows = this.stmt(
+        `SELECT * FROM attestations ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id`,
+      ).all(...args) as Row[];
+      const subjects = this.stmt(
         "SELECT name, sha256 FROM subjects WHERE attestation_id = ? ORDER BY name",
       );
       return rows.map((r) => ({
@@ -342,6 +341,10 @@ export class AttestationStore {
     } catch (e) {
       throw storeError(e, this.path);
     }
+  }
+
+  private stmt(sql: string): Database.Statement {
+    return prepared(this.db, sql);
   }
 
   count(): number {

@@ -103,7 +103,7 @@ export class Journal extends StoreTable {
    */
   record(builderId: string, paths: readonly ObservedPath[], now: number): number {
     return this.run(() => {
-      const upsert = this.db.prepare(
+      const upsert = this.stmt(
         `INSERT INTO journal (path, builder_id, deriver, status, reason, source, registered_at, observed_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (path, builder_id) DO UPDATE SET
@@ -135,12 +135,10 @@ export class Journal extends StoreTable {
   due(builderId: string, now: number, limit: number): JournalRow[] {
     return this.run(() =>
       (
-        this.db
-          .prepare(
-            `SELECT * FROM journal WHERE status = 'pending' AND builder_id = ? AND next_attempt_at <= ?
+        this.stmt(
+          `SELECT * FROM journal WHERE status = 'pending' AND builder_id = ? AND next_attempt_at <= ?
              ORDER BY observed_at, path LIMIT ?`,
-          )
-          .all(builderId, now, limit) as Row[]
+        ).all(builderId, now, limit) as Row[]
       ).map(fromRow),
     );
   }
@@ -149,21 +147,20 @@ export class Journal extends StoreTable {
   list(builderId: string, status: JournalStatus | undefined, limit: number): JournalRow[] {
     return this.run(() =>
       (
-        this.db
-          .prepare(
-            `SELECT * FROM journal WHERE builder_id = ? ${status ? "AND status = ?" : ""}
+        this.stmt(
+          `SELECT * FROM journal WHERE builder_id = ? ${status ? "AND status = ?" : ""}
              ORDER BY observed_at DESC, path LIMIT ?`,
-          )
-          .all(...[builderId, ...(status ? [status] : []), limit]) as Row[]
+        ).all(...[builderId, ...(status ? [status] : []), limit]) as Row[]
       ).map(fromRow),
     );
   }
 
   get(builderId: string, path: string): JournalRow | undefined {
     return this.run(() => {
-      const r = this.db
-        .prepare("SELECT * FROM journal WHERE path = ? AND builder_id = ?")
-        .get(path, builderId) as Row | undefined;
+      const r = this.stmt("SELECT * FROM journal WHERE path = ? AND builder_id = ?").get(
+        path,
+        builderId,
+      ) as Row | undefined;
       return r && fromRow(r);
     });
   }
@@ -171,7 +168,7 @@ export class Journal extends StoreTable {
   /** Mark pending rows attested by one attestation. Returns how many changed. */
   markAttested(builderId: string, paths: readonly string[], attestationId: number, now: number) {
     return this.run(() => {
-      const stmt = this.db.prepare(
+      const stmt = this.stmt(
         `UPDATE journal SET status = 'attested', attestation_id = ?, finished_at = ?, reason = NULL
          WHERE path = ? AND builder_id = ? AND status IN ('pending', 'failed')`,
       );
@@ -193,36 +190,32 @@ export class Journal extends StoreTable {
     next: { terminal: boolean; nextAttemptAt: number },
   ): void {
     this.run(() =>
-      this.db
-        .prepare(
-          `UPDATE journal SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+      this.stmt(
+        `UPDATE journal SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
              status = CASE WHEN ? THEN 'failed' ELSE status END,
              reason = CASE WHEN ? THEN ? ELSE reason END,
              finished_at = CASE WHEN ? THEN ? ELSE finished_at END
            WHERE path = ? AND builder_id = ? AND status = 'pending'`,
-        )
-        .run(
-          error,
-          next.nextAttemptAt,
-          next.terminal ? 1 : 0,
-          next.terminal ? 1 : 0,
-          error,
-          next.terminal ? 1 : 0,
-          now,
-          path,
-          builderId,
-        ),
+      ).run(
+        error,
+        next.nextAttemptAt,
+        next.terminal ? 1 : 0,
+        next.terminal ? 1 : 0,
+        error,
+        next.terminal ? 1 : 0,
+        now,
+        path,
+        builderId,
+      ),
     );
   }
 
   markVanished(builderId: string, path: string, reason: string, now: number): void {
     this.run(() =>
-      this.db
-        .prepare(
-          `UPDATE journal SET status = 'vanished', reason = ?, finished_at = ?
+      this.stmt(
+        `UPDATE journal SET status = 'vanished', reason = ?, finished_at = ?
            WHERE path = ? AND builder_id = ? AND status IN ('pending', 'failed')`,
-        )
-        .run(reason, now, path, builderId),
+      ).run(reason, now, path, builderId),
     );
   }
 
@@ -230,12 +223,10 @@ export class Journal extends StoreTable {
   retryFailed(builderId: string): number {
     return this.run(
       () =>
-        this.db
-          .prepare(
-            `UPDATE journal SET status = 'pending', attempts = 0, next_attempt_at = 0, finished_at = NULL
+        this.stmt(
+          `UPDATE journal SET status = 'pending', attempts = 0, next_attempt_at = 0, finished_at = NULL
              WHERE builder_id = ? AND status = 'failed'`,
-          )
-          .run(builderId).changes,
+        ).run(builderId).changes,
     );
   }
 
@@ -248,12 +239,12 @@ export class Journal extends StoreTable {
         substituted: 0,
         vanished: 0,
       };
-      for (const r of this.db
-        .prepare("SELECT status, count(*) AS n FROM journal WHERE builder_id = ? GROUP BY status")
-        .all(builderId) as { status: JournalStatus; n: number }[])
+      for (const r of this.stmt(
+        "SELECT status, count(*) AS n FROM journal WHERE builder_id = ? GROUP BY status",
+      ).all(builderId) as { status: JournalStatus; n: number }[])
         counts[r.status] = r.n;
       const one = <T>(sql: string, ...args: unknown[]) =>
-        this.db.prepare(sql).get(...args) as T | undefined;
+        this.stmt(sql).get(...args) as T | undefined;
       const due = one<{ n: number }>(
         "SELECT count(*) AS n FROM journal WHERE builder_id = ? AND status = 'pending' AND next_attempt_at <= ?",
         builderId,
@@ -288,7 +279,7 @@ export class Journal extends StoreTable {
     return this.run(
       () =>
         (
-          this.db.prepare("SELECT value FROM daemon_state WHERE key = ?").get(key) as
+          this.stmt("SELECT value FROM daemon_state WHERE key = ?").get(key) as
             | { value: string }
             | undefined
         )?.value,
@@ -297,11 +288,9 @@ export class Journal extends StoreTable {
 
   setState(key: string, value: string): void {
     this.run(() =>
-      this.db
-        .prepare(
-          "INSERT INTO daemon_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .run(key, value),
+      this.stmt(
+        "INSERT INTO daemon_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ).run(key, value),
     );
   }
 }

@@ -58,22 +58,18 @@ export class Pushes extends StoreTable {
   /** Queue a push once; an existing row is left alone. */
   enqueue(path: string, destination: string, now: number): void {
     this.run(() =>
-      this.db
-        .prepare(
-          "INSERT OR IGNORE INTO pushes (path, destination, status, queued_at) VALUES (?, ?, 'pending', ?)",
-        )
-        .run(path, destination, now),
+      this.stmt(
+        "INSERT OR IGNORE INTO pushes (path, destination, status, queued_at) VALUES (?, ?, 'pending', ?)",
+      ).run(path, destination, now),
     );
   }
 
   due(now: number, limit: number): PushRow[] {
     return this.run(() =>
       (
-        this.db
-          .prepare(
-            "SELECT * FROM pushes WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY queued_at, path LIMIT ?",
-          )
-          .all(now, limit) as Row[]
+        this.stmt(
+          "SELECT * FROM pushes WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY queued_at, path LIMIT ?",
+        ).all(now, limit) as Row[]
       ).map(fromRow),
     );
   }
@@ -82,19 +78,17 @@ export class Pushes extends StoreTable {
   owes(path: string): boolean {
     return this.run(
       () =>
-        this.db.prepare("SELECT 1 FROM pushes WHERE path = ? AND status = 'pending'").get(path) !==
+        this.stmt("SELECT 1 FROM pushes WHERE path = ? AND status = 'pending'").get(path) !==
         undefined,
     );
   }
 
   pushed(path: string, destination: string, digest: string, referrer: string | null, now: number) {
     this.run(() =>
-      this.db
-        .prepare(
-          `UPDATE pushes SET status = 'pushed', digest = ?, referrer = ?, finished_at = ?, last_error = NULL,
+      this.stmt(
+        `UPDATE pushes SET status = 'pushed', digest = ?, referrer = ?, finished_at = ?, last_error = NULL,
            attempts = attempts + 1 WHERE path = ? AND destination = ?`,
-        )
-        .run(digest, referrer, now, path, destination),
+      ).run(digest, referrer, now, path, destination),
     );
   }
 
@@ -107,30 +101,26 @@ export class Pushes extends StoreTable {
     now: number,
   ) {
     this.run(() =>
-      this.db
-        .prepare(
-          `UPDATE pushes SET status = ?, last_error = ?, attempts = attempts + 1, next_attempt_at = ?,
+      this.stmt(
+        `UPDATE pushes SET status = ?, last_error = ?, attempts = attempts + 1, next_attempt_at = ?,
            finished_at = ? WHERE path = ? AND destination = ?`,
-        )
-        .run(
-          skipped ? "skipped" : next.terminal ? "failed" : "pending",
-          error,
-          next.nextAttemptAt,
-          next.terminal || skipped ? now : null,
-          path,
-          destination,
-        ),
+      ).run(
+        skipped ? "skipped" : next.terminal ? "failed" : "pending",
+        error,
+        next.nextAttemptAt,
+        next.terminal || skipped ? now : null,
+        path,
+        destination,
+      ),
     );
   }
 
   list(status?: PushStatus, limit = 100): PushRow[] {
     return this.run(() =>
       (
-        this.db
-          .prepare(
-            `SELECT * FROM pushes ${status ? "WHERE status = ?" : ""} ORDER BY queued_at DESC LIMIT ?`,
-          )
-          .all(...(status ? [status, limit] : [limit])) as Row[]
+        this.stmt(
+          `SELECT * FROM pushes ${status ? "WHERE status = ?" : ""} ORDER BY queued_at DESC LIMIT ?`,
+        ).all(...(status ? [status, limit] : [limit])) as Row[]
       ).map(fromRow),
     );
   }
@@ -138,9 +128,9 @@ export class Pushes extends StoreTable {
   counts(): Record<PushStatus, number> {
     return this.run(() => {
       const c: Record<PushStatus, number> = { pending: 0, pushed: 0, failed: 0, skipped: 0 };
-      for (const r of this.db
-        .prepare("SELECT status, count(*) AS n FROM pushes GROUP BY status")
-        .all() as { status: PushStatus; n: number }[])
+      for (const r of this.stmt(
+        "SELECT status, count(*) AS n FROM pushes GROUP BY status",
+      ).all() as { status: PushStatus; n: number }[])
         c[r.status] = r.n;
       return c;
     });

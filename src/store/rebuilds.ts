@@ -70,20 +70,18 @@ export class Rebuilds extends StoreTable {
   putReport(mediaType: string, content: Buffer, now = Date.now()): string {
     const sha256 = createHash("sha256").update(content).digest("hex");
     this.run(() =>
-      this.db
-        .prepare(
-          "INSERT OR IGNORE INTO reports (sha256, media_type, content, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .run(sha256, mediaType, content, now),
+      this.stmt(
+        "INSERT OR IGNORE INTO reports (sha256, media_type, content, created_at) VALUES (?, ?, ?, ?)",
+      ).run(sha256, mediaType, content, now),
     );
     return sha256;
   }
 
   getReport(sha256: string): Report | undefined {
     return this.run(() => {
-      const r = this.db
-        .prepare("SELECT sha256, media_type, content FROM reports WHERE sha256 = ?")
-        .get(sha256) as { sha256: string; media_type: string; content: Buffer } | undefined;
+      const r = this.stmt("SELECT sha256, media_type, content FROM reports WHERE sha256 = ?").get(
+        sha256,
+      ) as { sha256: string; media_type: string; content: Buffer } | undefined;
       return r && { sha256: r.sha256, mediaType: r.media_type, content: r.content };
     });
   }
@@ -101,24 +99,20 @@ export class Rebuilds extends StoreTable {
     now = Date.now(),
   ): RebuildRun {
     return this.run(() => {
-      const open = this.db
-        .prepare(
-          `SELECT * FROM rebuild_runs WHERE root = ? AND closure = ? AND builder_id = ? AND finished_at IS NULL
+      const open = this.stmt(
+        `SELECT * FROM rebuild_runs WHERE root = ? AND closure = ? AND builder_id = ? AND finished_at IS NULL
            ORDER BY id DESC LIMIT 1`,
-        )
-        .get(root, closure, builderId) as RunRow | undefined;
+      ).get(root, closure, builderId) as RunRow | undefined;
       if (open && !restart) return { ...fromRun(open), resumed: true };
       if (open) {
-        this.db.prepare("UPDATE rebuild_runs SET finished_at = ? WHERE id = ?").run(now, open.id);
+        this.stmt("UPDATE rebuild_runs SET finished_at = ? WHERE id = ?").run(now, open.id);
       }
       const id = Number(
-        this.db
-          .prepare(
-            "INSERT INTO rebuild_runs (root, closure, builder_id, started_at) VALUES (?, ?, ?, ?)",
-          )
-          .run(root, closure, builderId, now).lastInsertRowid,
+        this.stmt(
+          "INSERT INTO rebuild_runs (root, closure, builder_id, started_at) VALUES (?, ?, ?, ?)",
+        ).run(root, closure, builderId, now).lastInsertRowid,
       );
-      const add = this.db.prepare(
+      const add = this.stmt(
         "INSERT INTO rebuild_items (run_id, drv, position, status) VALUES (?, ?, ?, 'pending')",
       );
       drvs.forEach((d, i) => add.run(id, d, i));
@@ -129,11 +123,9 @@ export class Rebuilds extends StoreTable {
   items(runId: number): ClosureItem[] {
     return this.run(() =>
       (
-        this.db
-          .prepare(
-            "SELECT drv, status, detail, attestation_id FROM rebuild_items WHERE run_id = ? ORDER BY position",
-          )
-          .all(runId) as ItemRow[]
+        this.stmt(
+          "SELECT drv, status, detail, attestation_id FROM rebuild_items WHERE run_id = ? ORDER BY position",
+        ).all(runId) as ItemRow[]
       ).map((r) => ({
         drvPath: r.drv,
         status: r.status,
@@ -145,25 +137,16 @@ export class Rebuilds extends StoreTable {
 
   setItem(runId: number, item: ClosureItem, now = Date.now()): void {
     this.run(() =>
-      this.db
-        .prepare(
-          `UPDATE rebuild_items SET status = ?, detail = ?, attestation_id = ?, finished_at = ?
+      this.stmt(
+        `UPDATE rebuild_items SET status = ?, detail = ?, attestation_id = ?, finished_at = ?
            WHERE run_id = ? AND drv = ?`,
-        )
-        .run(
-          item.status,
-          item.detail ?? null,
-          item.attestationId ?? null,
-          now,
-          runId,
-          item.drvPath,
-        ),
+      ).run(item.status, item.detail ?? null, item.attestationId ?? null, now, runId, item.drvPath),
     );
   }
 
   finishRun(runId: number, now = Date.now()): void {
     this.run(() =>
-      this.db.prepare("UPDATE rebuild_runs SET finished_at = ? WHERE id = ?").run(now, runId),
+      this.stmt("UPDATE rebuild_runs SET finished_at = ? WHERE id = ?").run(now, runId),
     );
   }
 }
