@@ -171,10 +171,14 @@ const spool = join(work, "spool");
 spawnSync("mkdir", ["-p", spool]);
 const hook = join(work, "provenix-hook");
 writeFileSync(hook, hookScript(spool), { mode: 0o755 });
-const de = env("db");
-keygen(de);
-const he = env("hook");
-keygen(he);
+// Each daemon run gets a fresh home: a daemon that met its store again would first catch
+// up with the other scenarios' builds, and measure that instead.
+let homes = 0;
+function freshHome(name: string): NodeJS.ProcessEnv {
+  const e = env(`${name}-${homes++}`);
+  keygen(e);
+  return e;
+}
 const fromLog: number[] = [];
 const fromReg: number[] = [];
 const drains: number[] = [];
@@ -185,6 +189,7 @@ const scenarios: Record<string, () => Promise<number>> = {
   none: () => Promise.resolve(buildGraph(confDir("none")).seconds),
   // 2. The daemon watching the Nix database.
   daemon: async () => {
+    const de = freshHome("db");
     const store = storeOf(de);
     const before = attestedCount(store);
     const daemon = startDaemon(de, []);
@@ -206,6 +211,7 @@ const scenarios: Record<string, () => Promise<number>> = {
     ),
   // 4. provenix's hook, with the daemon in hook mode draining the spool.
   "provenix hook": async () => {
+    const he = freshHome("hook");
     const store = storeOf(he);
     const before = attestedCount(store);
     const daemon = startDaemon(he, ["--mode", "hook", "--spool", spool]);
