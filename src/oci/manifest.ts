@@ -161,14 +161,16 @@ function isDescriptor(v: unknown): v is Descriptor {
   );
 }
 
-export function parseManifest(bytes: Buffer, what: string): Manifest {
-  let v: unknown;
+function parseJson(bytes: Buffer, what: string): unknown {
   try {
-    v = JSON.parse(bytes.toString("utf8"));
+    return JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new OciError("REGISTRY", `${what} is not JSON`);
   }
-  const m = v as Manifest;
+}
+
+export function parseManifest(bytes: Buffer, what: string): Manifest {
+  const m = parseJson(bytes, what) as Manifest;
   if (
     m?.schemaVersion !== 2 ||
     !isDescriptor(m.config) ||
@@ -181,13 +183,7 @@ export function parseManifest(bytes: Buffer, what: string): Manifest {
 }
 
 export function parseIndex(bytes: Buffer, what: string): Index {
-  let v: unknown;
-  try {
-    v = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new OciError("REGISTRY", `${what} is not JSON`);
-  }
-  const i = v as Index;
+  const i = parseJson(bytes, what) as Index;
   if (i?.schemaVersion !== 2 || !Array.isArray(i.manifests) || !i.manifests.every(isDescriptor)) {
     throw new OciError("REGISTRY", `${what} is not an image index`);
   }
