@@ -14,6 +14,15 @@ export function strings(v: unknown): string[] {
       : [];
 }
 
+/** Trusted keys from --key, --trusted-key, the config file and (unless --no-nix-keys) Nix. */
+export function trustedKeysFrom(ctx: Context, inv: Invocation) {
+  return ctx.trustedKeys({
+    keyFiles: strings(inv.values.key),
+    keyTexts: strings(inv.values["trusted-key"]),
+    nixKeys: inv.values["no-nix-keys"] !== true,
+  });
+}
+
 export function needTargets(inv: Invocation, what: string): string[] {
   if (inv.positionals.length === 0) throw new CliError("USAGE", `missing ${what} (see --help)`);
   return inv.positionals;

@@ -12,7 +12,7 @@ import {
 import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey } from "../sign/index.js";
 import { writeKeyPair } from "../system/key-files.js";
 import { classifyTarget } from "../system/targets.js";
-import { derivationsFor, needTargets, printJson, strings } from "./args.js";
+import { derivationsFor, needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
 import type { StoredAttestation } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
@@ -309,11 +309,7 @@ ${REGISTRY_HELP}`,
     for (const flag of ["closure", "emit-vsa", "verbose"]) {
       if (inv.values[flag] !== undefined) throw new CliError("USAGE", `--${flag} needs --policy`);
     }
-    const trustedKeys = await ctx.trustedKeys({
-      keyFiles: strings(inv.values.key),
-      keyTexts: strings(inv.values["trusted-key"]),
-      nixKeys: inv.values["no-nix-keys"] !== true,
-    });
+    const trustedKeys = await trustedKeysFrom(ctx, inv);
     const builderIds = strings(inv.values["builder-id"]);
     const level =
       typeof inv.values["require-level"] === "string" ? inv.values["require-level"] : undefined;

@@ -68,16 +68,19 @@ export class Context {
           : await loadPublicKeys(entry)),
       );
     }
-    if (flags.nixKeys && this.config.useNixTrustedKeys) {
-      const nixKeys = (await this.host.nixSettings()).all["trusted-public-keys"];
-      const text = Array.isArray(nixKeys)
-        ? nixKeys.join(" ")
-        : typeof nixKeys === "string"
-          ? nixKeys
-          : "";
-      keys.push(...parsePublicKeyList(text));
-    }
+    if (flags.nixKeys && this.config.useNixTrustedKeys) keys.push(...(await this.nixTrustedKeys()));
     return keys;
+  }
+
+  /** The keys of Nix's trusted-public-keys setting. */
+  async nixTrustedKeys(): Promise<PublicKey[]> {
+    const nixKeys = (await this.host.nixSettings()).all["trusted-public-keys"];
+    const text = Array.isArray(nixKeys)
+      ? nixKeys.join(" ")
+      : typeof nixKeys === "string"
+        ? nixKeys
+        : "";
+    return parsePublicKeyList(text);
   }
 
   /** The signing key from --key, PROVENIX_KEY, the config file or the default path. */

@@ -10,7 +10,7 @@ import { RegistryClient, type Credentials } from "../system/registry.js";
 import { classifyTarget } from "../system/targets.js";
 import { verifyAttestation } from "../verify/index.js";
 import { VERSION } from "../version.js";
-import { printJson, strings } from "./args.js";
+import { printJson, strings, trustedKeysFrom } from "./args.js";
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -260,11 +260,7 @@ export async function verifyImage(
   if (reference === undefined) throw new CliError("USAGE", `${arg}: give a tag or a digest`);
   const m = await client.getManifest(ref.repository, reference);
   if (!m) throw new OciError("NOT_FOUND", `${formatReference(ref)} is not in the registry`);
-  const trustedKeys = await ctx.trustedKeys({
-    keyFiles: strings(inv.values.key),
-    keyTexts: strings(inv.values["trusted-key"]),
-    nixKeys: inv.values["no-nix-keys"] !== true,
-  });
+  const trustedKeys = await trustedKeysFrom(ctx, inv);
   const builderIds = strings(inv.values["builder-id"]);
   const found = await findBundles(client, ref.repository, m.digest);
   const name = `${ref.registry}/${ref.repository}`;

@@ -8,12 +8,11 @@ import {
 } from "../app/policy-verify.js";
 import { NixError } from "../nix/index.js";
 import { verifyVsa, type PathResult } from "../policy/index.js";
-import { parsePublicKeyList } from "../system/key-files.js";
 import { loadPolicy } from "../system/policy-file.js";
 import { classifyTarget } from "../system/targets.js";
 import { hashNar } from "../system/nar-dump.js";
 import { VERSION } from "../version.js";
-import { printJson, strings } from "./args.js";
+import { printJson, trustedKeysFrom } from "./args.js";
 import type { Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -57,10 +56,7 @@ export async function verifyPolicy(
   if (!["none", "runtime", "build"].includes(scope)) {
     throw new CliError("USAGE", `--closure takes runtime or build, not '${scope}'`);
   }
-  const loaded = await loadPolicy(file, async () => {
-    const v = (await ctx.host.nixSettings()).all["trusted-public-keys"];
-    return parsePublicKeyList(Array.isArray(v) ? v.join(" ") : typeof v === "string" ? v : "");
-  });
+  const loaded = await loadPolicy(file, () => ctx.nixTrustedKeys());
   const roots = await rootsOf(ctx, targets);
   const vctx = { nix: ctx.nix, store: ctx.store, rehash: inv.values["no-rehash"] !== true };
   const result = await verifyWithPolicy(vctx, loaded.policy, roots, scope);
@@ -136,11 +132,7 @@ export async function verifyVsaFile(
   if (level !== undefined && !["0", "1", "2", "3"].includes(level)) {
     throw new CliError("USAGE", "--vsa-level takes 0, 1, 2 or 3");
   }
-  const trustedKeys = await ctx.trustedKeys({
-    keyFiles: strings(inv.values.key),
-    keyTexts: strings(inv.values["trusted-key"]),
-    nixKeys: inv.values["no-nix-keys"] !== true,
-  });
+  const trustedKeys = await trustedKeysFrom(ctx, inv);
   const roots = await rootsOf(ctx, targets);
   const results = [];
   for (const path of roots) {

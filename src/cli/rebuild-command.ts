@@ -22,7 +22,7 @@ import { formatReference, OciError, parseReference } from "../oci/index.js";
 import { StoreError } from "../store/index.js";
 import { classifyTarget } from "../system/targets.js";
 import { VERSION } from "../version.js";
-import { derivationsFor, needTargets, printJson, strings } from "./args.js";
+import { derivationsFor, needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
@@ -39,14 +39,6 @@ const TRUST_OPTIONS = {
 const TRUST_HELP = `  --key FILE          a trusted public key file (Nix keys or one PEM key; repeatable)
   --trusted-key KEY   a trusted Nix public key, name:base64 (repeatable)
   --no-nix-keys       do not trust Nix's trusted-public-keys`;
-
-function trusted(ctx: Context, inv: Invocation) {
-  return ctx.trustedKeys({
-    keyFiles: strings(inv.values.key),
-    keyTexts: strings(inv.values["trusted-key"]),
-    nixKeys: inv.values["no-nix-keys"] !== true,
-  });
-}
 
 async function rebuildContext(ctx: Context, inv: Invocation): Promise<RebuildContext> {
   const timeout =
@@ -304,7 +296,7 @@ builders disagree or no trusted claim was found.`,
       }
       return t.path;
     });
-    const trustedKeys = await trusted(ctx, inv);
+    const trustedKeys = await trustedKeysFrom(ctx, inv);
     const sources = bundleSources(strings(inv.values.bundle));
     for (const arg of strings(inv.values.oci)) sources.push(...(await imageBundles(inv, arg)));
     const r = await consensus({ nix: ctx.nix, store: ctx.store, trustedKeys }, paths, sources);
@@ -350,7 +342,7 @@ Exit status: 0 when every bundle was imported, 1 when one was refused.`,
   options: { ...TRUST_OPTIONS },
   async run(ctx, inv) {
     const sources = bundleSources(needTargets(inv, "bundle to import"));
-    const trustedKeys = await trusted(ctx, inv);
+    const trustedKeys = await trustedKeysFrom(ctx, inv);
     const results = sources.map((s) => ({
       file: s.source,
       ...importBundle(ctx.store, Buffer.from(s.bytes), trustedKeys),
