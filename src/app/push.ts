@@ -1,10 +1,8 @@
-import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import {
   bundleReferrer,
   cosignAttestationManifest,
   EMPTY_JSON,
-  EMPTY_JSON_DIGEST,
   imageManifest,
   manifestBytes,
   OCI_INDEX,
@@ -19,6 +17,7 @@ import {
   type Descriptor,
   type ImageReference,
   type ManifestFormat,
+  ociDigest,
 } from "../oci/index.js";
 import { SLSA_PROVENANCE_V1, type BuildHost, type DerivationCache } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
@@ -28,8 +27,6 @@ import { derivationOf } from "../system/targets.js";
 import { provenanceFor, signAndStore } from "./attest.js";
 import { withGzipLayers, type ImageSource } from "../system/image-source.js";
 import type { RegistryClient } from "../system/registry.js";
-
-const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 export interface PushedBlob {
   readonly digest: string;
@@ -93,18 +90,11 @@ async function pushPrepared(
     o.progress?.({ done: blobs.length, total, blob: b });
   };
   const config = image.config;
+  const configBlob = bufferBlob(config.bytes);
   record({
-    digest: config.digest,
-    size: config.bytes.length,
-    result: await client.pushBlob(
-      repo,
-      {
-        digest: config.digest,
-        size: config.bytes.length,
-        open: () => Readable.from([config.bytes]),
-      },
-      o.mountFrom,
-    ),
+    digest: configBlob.digest,
+    size: configBlob.size,
+    result: await client.pushBlob(repo, configBlob, o.mountFrom),
   });
   for (const layer of image.layers) {
     record({
@@ -123,12 +113,17 @@ async function pushPrepared(
     format,
   );
   const bytes = image.manifest ?? manifestBytes(manifest);
-  const digest = sha256(bytes);
+  const digest = ociDigest(bytes);
   if (ref.digest !== undefined && ref.digest !== digest) {
     throw new OciError("DIGEST_MISMATCH", `the image's manifest is ${digest}, not ${ref.digest}`);
   }
   await client.putManifest(repo, ref.tag ?? digest, manifest.mediaType, bytes);
   return { manifest: { mediaType: manifest.mediaType, digest, size: bytes.length }, blobs };
+}
+
+/** A small blob held in memory, ready for RegistryClient.pushBlob. */
+function bufferBlob(bytes: Buffer) {
+  return { digest: ociDigest(bytes), size: bytes.length, open: () => Readable.from([bytes]) };
 }
 
 /** Read-modify-write of an index or manifest under a tag, until our change is seen there. */
@@ -182,24 +177,13 @@ export async function attachBundle(
   predicateType: string,
   o: { cosignLegacy?: boolean } = {},
 ): Promise<AttachResult> {
-  const bundleDigest = sha256(bundle);
-  await client.pushBlob(repo, {
-    digest: EMPTY_JSON_DIGEST,
-    size: 2,
-    open: () => Readable.from([EMPTY_JSON]),
-  });
-  await client.pushBlob(repo, {
-    digest: bundleDigest,
-    size: bundle.length,
-    open: () => Readable.from([bundle]),
-  });
-  const manifest = bundleReferrer(
-    subject,
-    { digest: bundleDigest, size: bundle.length },
-    predicateType,
-  );
+  const empty = bufferBlob(EMPTY_JSON);
+  const bundleBlob = bufferBlob(bundle);
+  await client.pushBlob(repo, empty);
+  await client.pushBlob(repo, bundleBlob);
+  const manifest = bundleReferrer(subject, bundleBlob, predicateType);
   const bytes = manifestBytes(manifest);
-  const digest = await client.putManifest(repo, sha256(bytes), OCI_MANIFEST, bytes);
+  const digest = await client.putManifest(repo, ociDigest(bytes), OCI_MANIFEST, bytes);
   const api = await client.referrers(repo, subject.digest);
   let via: AttachResult["via"] = "referrers-api";
   if (api === undefined) {
@@ -221,13 +205,8 @@ export async function attachBundle(
   }
   let cosignTag: string | undefined;
   if (o.cosignLegacy) {
-    const envelope = Buffer.from(JSON.stringify(dsseEnvelopeJson(bundle)));
-    const envDigest = sha256(envelope);
-    await client.pushBlob(repo, {
-      digest: envDigest,
-      size: envelope.length,
-      open: () => Readable.from([envelope]),
-    });
+    const envelope = bufferBlob(Buffer.from(JSON.stringify(dsseEnvelopeJson(bundle))));
+    await client.pushBlob(repo, envelope);
     cosignTag = `${referrersTag(subject.digest)}.att`;
     await updateTag(
       client,
@@ -238,15 +217,15 @@ export async function attachBundle(
         bytes: manifestBytes(
           cosignAttestationManifest(
             current ? parseManifest(current, "cosign attestation manifest") : undefined,
-            { digest: envDigest, size: envelope.length },
+            envelope,
             predicateType,
-            { digest: EMPTY_JSON_DIGEST, size: 2 },
+            empty,
           ),
         ),
       }),
       (current) =>
         parseManifest(current, "cosign attestation manifest").layers.some(
-          (l) => l.digest === envDigest,
+          (l) => l.digest === envelope.digest,
         ),
     );
   }

@@ -4,3 +4,4 @@ export * from "./manifest.js";
 export * from "./media.js";
 export * from "./reference.js";
 export * from "./tar.js";
+export * from "./digest.js";

@@ -30,6 +30,7 @@ import {
   parseTarHeader,
   paxPath,
   type Descriptor,
+  ociDigest,
 } from "../oci/index.js";
 
 /** A blob of an image on disk: where its bytes are, and what they should hash to. */
@@ -52,8 +53,6 @@ export interface ImageSource {
   /** Remove temporary files (a decompressed archive). */
   close(): void;
 }
-
-const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 function isGzip(file: string): boolean {
   const fd = openSync(file, "r");
@@ -161,7 +160,7 @@ async function openDockerArchive(file: string): Promise<ImageSource> {
     });
     return {
       kind: "docker-archive",
-      config: { bytes: config, digest: sha256(config) },
+      config: { bytes: config, digest: ociDigest(config) },
       layers,
       repoTags: m.repoTags,
       close,
@@ -185,7 +184,7 @@ function openOciLayout(dir: string): ImageSource {
     );
   }
   const manifestBytes = readFileSync(blob(first.digest));
-  if (sha256(manifestBytes) !== first.digest) {
+  if (ociDigest(manifestBytes) !== first.digest) {
     throw new OciError(
       "DIGEST_MISMATCH",
       `${dir}: manifest ${first.digest} does not match its bytes`,
@@ -195,7 +194,7 @@ function openOciLayout(dir: string): ImageSource {
   const config = readFileSync(blob(manifest.config.digest));
   return {
     kind: "oci-layout",
-    config: { bytes: config, digest: sha256(config) },
+    config: { bytes: config, digest: ociDigest(config) },
     layers: manifest.layers.map(
       (l: Descriptor): LocalBlob => ({
         digest: l.digest,

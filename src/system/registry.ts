@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { MAX_MANIFEST_BYTES, MANIFEST_TYPES, OciError } from "../oci/index.js";
+import { MAX_MANIFEST_BYTES, MANIFEST_TYPES, OciError, ociDigest } from "../oci/index.js";
 
 // An OCI distribution-spec client: blobs (monolithic and chunked uploads,
 // existence checks, cross-repository mounts), manifests, referrers; anonymous,
@@ -41,8 +40,6 @@ type Body = Buffer | (() => Readable) | undefined;
 
 const GIVE_CREDENTIALS =
   "(give credentials: --username with --password-stdin, PROVENIX_REGISTRY_USERNAME/PASSWORD, or Docker's config.json)";
-
-const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 /** One attempt of an HTTP request; connection problems become UNREACHABLE. */
 function send(
@@ -361,7 +358,7 @@ export class RegistryClient {
       maxBody: maxBytes,
     });
     if (r.status !== 200) this.fail(r, `blob ${digest}`);
-    if (sha256(r.body) !== digest) {
+    if (ociDigest(r.body) !== digest) {
       throw new OciError(
         "DIGEST_MISMATCH",
         `${this.o.registry}: blob ${digest} does not match its bytes`,
@@ -383,7 +380,7 @@ export class RegistryClient {
         `manifest of ${bytes.length} bytes is over the ${MAX_MANIFEST_BYTES}-byte limit`,
       );
     }
-    const digest = sha256(bytes);
+    const digest = ociDigest(bytes);
     const r = await this.request("PUT", `/v2/${repo}/manifests/${reference}`, {
       scope: this.scope(repo, true),
       headers: { "content-type": mediaType },
@@ -412,7 +409,7 @@ export class RegistryClient {
     });
     if (r.status === 404) return undefined;
     if (r.status !== 200) this.fail(r, `manifest ${reference}`);
-    const digest = sha256(r.body);
+    const digest = ociDigest(r.body);
     if (reference.startsWith("sha256:") && digest !== reference) {
       throw new OciError(
         "DIGEST_MISMATCH",

@@ -1,16 +1,13 @@
 // Reading image archives written by GNU tar in each of its formats, and image references.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import test from "node:test";
-import { OciError, parseReference } from "../../src/oci/index.js";
+import { OciError, parseReference, ociDigest } from "../../src/oci/index.js";
 import { openImage } from "../../src/system/image-source.js";
 import { tempDir } from "../helpers/nix.js";
-
-const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 /** A docker-archive whose layer paths are longer than ustar's 100-byte name field. */
 function archive(
@@ -29,7 +26,7 @@ function archive(
   mkdirSync(join(root, deep), { recursive: true });
   layers.forEach((l, i) => writeFileSync(join(root, names[i] ?? ""), l));
   const config = Buffer.from(
-    JSON.stringify({ rootfs: { type: "layers", diff_ids: layers.map(sha256) }, os: "linux" }),
+    JSON.stringify({ rootfs: { type: "layers", diff_ids: layers.map(ociDigest) }, os: "linux" }),
   );
   writeFileSync(join(root, "config.json"), config);
   writeFileSync(
@@ -63,8 +60,8 @@ for (const format of ["gnu", "pax", "ustar"] as const) {
         assert.equal(image.layers.length, 3);
         for (const [i, l] of image.layers.entries()) {
           const bytes = await buffer(l.open());
-          assert.equal(sha256(bytes), sha256(layers[i] ?? Buffer.alloc(0)));
-          assert.equal(l.digest, sha256(bytes));
+          assert.equal(ociDigest(bytes), ociDigest(layers[i] ?? Buffer.alloc(0)));
+          assert.equal(l.digest, ociDigest(bytes));
           assert.equal(l.size, bytes.length);
         }
       } finally {

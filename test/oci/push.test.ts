@@ -2,10 +2,10 @@
 // checked with Debian's skopeo as an independent client.
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import test from "node:test";
+import { ociDigest } from "../../src/oci/index.js";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -46,8 +46,6 @@ function skopeo(...args: string[]): string {
   return r.stdout;
 }
 
-const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
-
 /** The token issuer and the fault proxies run in this process: run provenix without blocking it. */
 const pv = provenixAsync;
 
@@ -80,7 +78,7 @@ test("push a docker-archive (tar and tar.gz): skopeo reads it back layer for lay
 
   const raw = skopeo("inspect", "--raw", "--tls-verify=false", `docker://${reg.host}/nix/app:v1`);
   assert.equal(
-    sha256(Buffer.from(raw)),
+    ociDigest(Buffer.from(raw)),
     first.out.manifest.digest,
     "the digest provenix reports is the registry's",
   );
@@ -103,8 +101,11 @@ test("push a docker-archive (tar and tar.gz): skopeo reads it back layer for lay
     list(tar).find((n) => /^[0-9a-f]{64}\.json$/.test(n.replace(/^\.\//, ""))) ?? "";
   const cat = (tar: string, name: string) =>
     spawnSync("tar", ["-xOf", tar, name], { maxBuffer: 1 << 26 }).stdout;
-  assert.equal(sha256(cat(back, configName(back))), sha256(cat(archive, configName(archive))));
-  assert.equal(manifest.config.digest, sha256(cat(archive, configName(archive))));
+  assert.equal(
+    ociDigest(cat(back, configName(back))),
+    ociDigest(cat(archive, configName(archive))),
+  );
+  assert.equal(manifest.config.digest, ociDigest(cat(archive, configName(archive))));
   const diffIds = (
     JSON.parse(cat(archive, configName(archive)).toString()) as { rootfs: { diff_ids: string[] } }
   ).rootfs.diff_ids;
@@ -582,7 +583,7 @@ test("chains mode for images: the daemon pushes an attested image, retrying unti
   const hash = basename(out).slice(0, 32);
   const ref = `${reg.host}/nix/image:${hash}`;
   const raw = skopeo("inspect", "--raw", "--tls-verify=false", `docker://${ref}`);
-  assert.equal(String(pushed.image), `${reg.host}/nix/image@${sha256(Buffer.from(raw))}`);
+  assert.equal(String(pushed.image), `${reg.host}/nix/image@${ociDigest(Buffer.from(raw))}`);
   const v = await pv(["verify", "--plain-http", `oci://${ref}`], env);
   assert.equal(v.code, 0, v.stdout + v.stderr);
   const status = JSON.parse((await pv(["status", "--json"], env)).stdout) as {
