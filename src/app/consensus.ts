@@ -1,70 +1,17 @@
-import { SLSA_PROVENANCE_V1, type Statement } from "../attest/index.js";
+import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
 import {
+  builderOf,
+  claimsFrom,
   consensusFor,
-  ownBuilds,
   REPRODUCIBILITY_V1,
-  type Claim,
+  type ClaimSource,
+  type Ignored,
   type PathConsensus,
 } from "../repro/index.js";
-import { keyIdentity, parseBundle, type PublicKey } from "../sign/index.js";
+import { parseBundle, type PublicKey } from "../sign/index.js";
 import type { AttestationStore, NewAttestation } from "../store/index.js";
 import { verifyAttestation } from "../verify/index.js";
-
-/** An attestation to take claims from: its bytes and where it came from. */
-export interface ClaimSource {
-  readonly source: string;
-  readonly bytes: Uint8Array;
-}
-
-export interface Ignored {
-  readonly source: string;
-  readonly reason: string;
-}
-
-function builderOf(statement: Statement): string | undefined {
-  const p = statement.predicate as
-    | { runDetails?: { builder?: { id?: unknown } }; rebuilder?: { id?: unknown } }
-    | undefined;
-  const id = p?.runDetails?.builder?.id ?? p?.rebuilder?.id;
-  return typeof id === "string" ? id : undefined;
-}
-
-/**
- * Claims "this key built that path with this NAR hash", only from attestations
- * whose signature verifies with a trusted key (checked before the payload is
- * read). Provenance claims its subjects; a reproducibility attestation claims
- * the builds its signer made itself.
- */
-export function claimsFrom(
-  sources: readonly ClaimSource[],
-  trustedKeys: readonly PublicKey[],
-): { claims: Claim[]; ignored: Ignored[] } {
-  const claims: Claim[] = [];
-  const ignored: Ignored[] = [];
-  for (const { source, bytes } of sources) {
-    const v = verifyAttestation(bytes, { trustedKeys });
-    if (!v.ok || !v.statement || !v.signer) {
-      ignored.push({ source, reason: v.reason ?? "not verified" });
-      continue;
-    }
-    const { statement, signer } = v;
-    const builderId = builderOf(statement);
-    const base = { signer: keyIdentity(signer), source, ...(builderId ? { builderId } : {}) };
-    if (statement.predicateType === SLSA_PROVENANCE_V1) {
-      for (const s of statement.subject) {
-        if (s.name && s.digest?.sha256) {
-          claims.push({ ...base, path: s.name, sha256: s.digest.sha256, kind: "provenance" });
-        }
-      }
-    } else if (statement.predicateType === REPRODUCIBILITY_V1) {
-      for (const [path, hashes] of ownBuilds(statement)) {
-        for (const sha256 of hashes) claims.push({ ...base, path, sha256, kind: "rebuild" });
-      }
-    }
-  }
-  return { claims, ignored };
-}
 
 /** The attestations in the local store that name `path` as a subject. */
 export function storedSources(store: AttestationStore, path: string): ClaimSource[] {

@@ -4,8 +4,8 @@ import type { PublicKey } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import { hashNar } from "../system/nar-dump.js";
 import { verifyAttestation, type AttestationVerification } from "../verify/index.js";
-import { consensusFor, reproducedBy } from "../repro/index.js";
-import { claimsFrom, storedSources } from "./consensus.js";
+import { claimsFrom, consensusFor, reproducedBy } from "../repro/index.js";
+import { storedSources } from "./consensus.js";
 
 export interface VerifyContext {
   readonly nix: NixStore;

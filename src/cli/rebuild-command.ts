@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { importBundle, consensus, type ClaimSource } from "../app/consensus.js";
+import { importBundle, consensus } from "../app/consensus.js";
 import {
   rebuildClosure,
   rebuildDerivation,
@@ -15,6 +15,7 @@ import {
   renderHtml,
   renderText,
   summarize,
+  type ClaimSource,
   type PathConsensus,
 } from "../repro/index.js";
 import { findBundles } from "../app/push.js";

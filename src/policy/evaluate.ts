@@ -1,9 +1,9 @@
 import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
 import { SLSA_PROVENANCE_V1, type ResourceDescriptor, type Statement } from "../attest/index.js";
 import { narinfoFingerprint, splitNixSignature, type PathInfo } from "../nix/index.js";
-import { ownBuilds, reproducedBy, REPRODUCIBILITY_V1, type Claim } from "../repro/index.js";
+import { claimsFrom, reproducedBy, type Claim } from "../repro/index.js";
 import { keyIdentity, verifySignature, type PublicKey } from "../sign/index.js";
-import { verifyAttestation, type AttestationVerification } from "../verify/index.js";
+import { builderIdOf, verifyAttestation, type AttestationVerification } from "../verify/index.js";
 import { exceptionFor, globToRegExp, type Policy } from "./policy.js";
 
 // Whole-closure verification against a policy: every path needs trusted
@@ -59,12 +59,6 @@ export interface EvaluateOptions {
   readonly now: Date;
   /** sha256 of a bundle's bytes (hashing is the caller's; this stays pure and fast). */
   readonly digest: (bytes: Uint8Array) => string;
-}
-
-function builderIdOf(statement: Statement): string | undefined {
-  const p = statement.predicate as { runDetails?: { builder?: { id?: unknown } } } | undefined;
-  const id = p?.runDetails?.builder?.id;
-  return typeof id === "string" ? id : undefined;
 }
 
 function buildTypeOf(statement: Statement): string | undefined {
@@ -220,29 +214,8 @@ function checkSubstituted(
 
 /** Claims of the keys the policy trusts for reproduction: builders and rebuilders. */
 function claimsOf(p: ClosurePath, keys: readonly PublicKey[]): Claim[] {
-  const claims: Claim[] = [];
-  for (const a of p.attestations) {
-    const v = verifyAttestation(a.bundle, { trustedKeys: keys });
-    if (!v.ok || !v.statement || !v.signer) continue;
-    const signer = keyIdentity(v.signer);
-    const source = `store #${a.id}`;
-    if (v.statement.predicateType === SLSA_PROVENANCE_V1) {
-      for (const s of v.statement.subject) {
-        if (s.name === p.path && s.digest?.sha256)
-          claims.push({
-            path: p.path,
-            sha256: s.digest.sha256,
-            signer,
-            kind: "provenance",
-            source,
-          });
-      }
-    } else if (v.statement.predicateType === REPRODUCIBILITY_V1) {
-      for (const h of ownBuilds(v.statement).get(p.path) ?? [])
-        claims.push({ path: p.path, sha256: h, signer, kind: "rebuild", source });
-    }
-  }
-  return claims;
+  const sources = p.attestations.map((a) => ({ source: `store #${a.id}`, bytes: a.bundle }));
+  return claimsFrom(sources, keys).claims;
 }
 
 /** Evaluate a closure against a policy. Paths are reported in the order given. */

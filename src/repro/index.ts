@@ -1,3 +1,4 @@
+export * from "./claims.js";
 export * from "./consensus.js";
 export * from "./diff.js";
 export * from "./predicate.js";

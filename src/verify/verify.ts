@@ -108,7 +108,8 @@ function sameBuilder(expected: string, actual: string): boolean {
   return expected === actual || withoutBuildLevel(expected) === withoutBuildLevel(actual);
 }
 
-function builderId(statement: Statement): string | undefined {
+/** A provenance statement's runDetails.builder.id, if it has one. */
+export function builderIdOf(statement: Statement): string | undefined {
   const p = statement.predicate as { runDetails?: { builder?: { id?: unknown } } } | undefined;
   const id = p?.runDetails?.builder?.id;
   return typeof id === "string" ? id : undefined;
@@ -218,7 +219,7 @@ export function verifyAttestation(
     c.pass("subject", `${name} sha256:${sha256}`);
   }
 
-  const id = builderId(statement);
+  const id = builderIdOf(statement);
   if (expect.builderIds && expect.builderIds.length > 0) {
     if (id === undefined || !expect.builderIds.some((b) => sameBuilder(b, id))) {
       return c.fail(
