@@ -1,7 +1,7 @@
-import type { NixStore } from "../nix/index.js";
+import type { DerivationCache } from "../attest/index.js";
 
-/** The derivations of a build closure, dependencies first. */
-export async function buildClosure(nix: NixStore, root: string): Promise<string[]> {
+/** The derivations of a build closure, dependencies first (read through `derivations`, once each). */
+export async function buildClosure(derivations: DerivationCache, root: string): Promise<string[]> {
   const order: string[] = [];
   const seen = new Set<string>();
   // Iterative post-order: deep graphs must not exhaust the stack.
@@ -11,7 +11,7 @@ export async function buildClosure(nix: NixStore, root: string): Promise<string[
     const top = stack[stack.length - 1];
     if (!top) break;
     if (!top.inputs) {
-      const d = await nix.readDerivation(top.drv);
+      const d = await derivations.get(top.drv);
       top.inputs = d.inputDrvs.map(([p]) => p).filter((p) => !seen.has(p));
     }
     const next = top.inputs.pop();

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { IN_TOTO_PAYLOAD_TYPE, serializeStatement } from "../attest/index.js";
+import { DerivationCache, IN_TOTO_PAYLOAD_TYPE, serializeStatement } from "../attest/index.js";
 import { NixError, type NixStore } from "../nix/index.js";
 import {
   evaluatePolicy,
@@ -40,6 +40,7 @@ export async function closurePaths(
   if (scope === "runtime") return nix.closure(roots);
   const infos = await nix.pathInfos(roots);
   const paths = new Set(roots);
+  const derivations = new DerivationCache(nix);
   for (const root of roots) {
     const deriver = infos.get(root)?.deriver;
     if (!deriver) {
@@ -48,8 +49,8 @@ export async function closurePaths(
         `${root} has no deriver recorded, so it has no build closure`,
       );
     }
-    for (const drv of await buildClosure(nix, deriver)) {
-      const d = await nix.readDerivation(drv);
+    for (const drv of await buildClosure(derivations, deriver)) {
+      const d = await derivations.get(drv);
       for (const src of d.inputSrcs) paths.add(src);
       for (const out of (await nix.derivationOutputs(drv)).values()) paths.add(out);
     }

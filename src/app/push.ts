@@ -19,12 +19,10 @@ import {
   type ManifestFormat,
   ociDigest,
 } from "../oci/index.js";
-import { SLSA_PROVENANCE_V1, type BuildHost, type DerivationCache } from "../attest/index.js";
-import type { NixStore } from "../nix/index.js";
+import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import { parseBundle, type Signer } from "../sign/index.js";
-import type { AttestationStore } from "../store/index.js";
 import { derivationOf } from "../system/targets.js";
-import { provenanceFor, signAndStore } from "./attest.js";
+import { provenanceFor, signAndStore, type AttestContext } from "./attest.js";
 import { withGzipLayers, type ImageSource } from "../system/image-source.js";
 import type { RegistryClient } from "../system/registry.js";
 
@@ -279,14 +277,8 @@ export async function findBundles(
   return { via, bundles };
 }
 
-export interface ImageAttestContext {
-  readonly nix: NixStore;
-  readonly host: BuildHost;
-  readonly store: AttestationStore;
-  readonly builderId: string;
-  readonly provenixVersion: string;
-  readonly derivations?: DerivationCache;
-}
+/** What attesting needs, but the signer (which is optional here: no signer, no attestation). */
+export type ImageAttestContext = Omit<AttestContext, "signer">;
 
 /**
  * Push an image output and, with a signer, sign provenance for its derivation

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { ResourceDescriptor, Statement } from "../attest/index.js";
+import { DerivationCache, type ResourceDescriptor, type Statement } from "../attest/index.js";
 import { isFixedOutput, NixError, type NixStore } from "../nix/index.js";
 import {
   DIFF_MEDIA_TYPE,
@@ -271,8 +271,10 @@ export async function rebuildClosure(
   kind: ClosureKind,
   options: { restart: boolean; progress?: (p: ClosureProgress) => void },
 ): Promise<ClosureResult> {
+  // Each .drv is read once here (the closure walk and the checks below); outputs are not cached.
+  const derivations = new DerivationCache(ctx.nix);
   const drvs =
-    kind === "build" ? await buildClosure(ctx.nix, root) : await runtimeClosure(ctx.nix, root);
+    kind === "build" ? await buildClosure(derivations, root) : await runtimeClosure(ctx.nix, root);
   const rb = ctx.store.rebuilds;
   const run = ctx.store.transaction(() =>
     rb.openRun(root, kind, ctx.builderId, drvs, options.restart),
@@ -285,7 +287,7 @@ export async function rebuildClosure(
   const missing: string[] = [];
   for (const item of items) {
     if (item.status !== "pending") continue;
-    const drv = await ctx.nix.readDerivation(item.drvPath);
+    const drv = await derivations.get(item.drvPath);
     if (skipReason(drv, system) !== undefined) continue;
     const names = drv.outputs.map(([n]) => n);
     if (!(await validOutputs(ctx.nix, item.drvPath, names)).complete) missing.push(item.drvPath);
@@ -294,7 +296,7 @@ export async function rebuildClosure(
   let done = items.filter((i) => i.status !== "pending").length;
   for (const item of items) {
     if (item.status !== "pending") continue;
-    const drv = await ctx.nix.readDerivation(item.drvPath);
+    const drv = await derivations.get(item.drvPath);
     const skip = skipReason(drv, system);
     let result: ClosureItem;
     if (skip !== undefined) {
