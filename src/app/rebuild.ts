@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { DerivationCache, type ResourceDescriptor, type Statement } from "../attest/index.js";
-import { isFixedOutput, NixError, type NixStore } from "../nix/index.js";
+import { isFixedOutput, NixError, type Derivation, type NixStore } from "../nix/index.js";
 import {
   DIFF_MEDIA_TYPE,
   diffTrees,
@@ -214,7 +214,11 @@ export async function rebuildDerivation(
 // --- closures -------------------------------------------------------------------
 
 /** The derivers of a runtime closure's paths that are still on disk, sorted. */
-async function runtimeClosure(nix: NixStore, root: string): Promise<string[]> {
+async function runtimeClosure(
+  nix: NixStore,
+  derivations: DerivationCache,
+  root: string,
+): Promise<string[]> {
   const outputs = [...(await nix.derivationOutputs(root)).values()];
   if (outputs.length === 0) {
     throw new NixError("NOT_BUILT", `${root} has no outputs in the store: build it first`);
@@ -225,7 +229,7 @@ async function runtimeClosure(nix: NixStore, root: string): Promise<string[]> {
   const present: string[] = [];
   for (const d of [...drvs].sort()) {
     try {
-      await nix.readDerivation(d);
+      await derivations.get(d);
       present.push(d);
     } catch (e) {
       if (!(e instanceof NixError)) throw e;
@@ -248,10 +252,7 @@ export interface ClosureResult {
 }
 
 /** Why a derivation of the closure is not rebuilt here, if it is not. */
-function skipReason(
-  drv: Awaited<ReturnType<NixStore["readDerivation"]>>,
-  system: string,
-): string | undefined {
+function skipReason(drv: Derivation, system: string): string | undefined {
   if (isFixedOutput(drv))
     return "fixed-output derivation: its output is checked against its declared hash";
   if (drv.system !== system && drv.system !== "builtin") {
@@ -274,7 +275,9 @@ export async function rebuildClosure(
   // Each .drv is read once here (the closure walk and the checks below); outputs are not cached.
   const derivations = new DerivationCache(ctx.nix);
   const drvs =
-    kind === "build" ? await buildClosure(derivations, root) : await runtimeClosure(ctx.nix, root);
+    kind === "build"
+      ? await buildClosure(derivations, root)
+      : await runtimeClosure(ctx.nix, derivations, root);
   const rb = ctx.store.rebuilds;
   const run = ctx.store.transaction(() =>
     rb.openRun(root, kind, ctx.builderId, drvs, options.restart),

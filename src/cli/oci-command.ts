@@ -249,26 +249,32 @@ ${REGISTRY_HELP}
 };
 
 /** `provenix verify oci://registry/repo@sha256:...|:tag`: the attached provenance of an image. */
+/** An image in a registry by tag or digest, and the Sigstore bundles attached to it. */
+export async function attachedBundles(inv: Invocation, arg: string) {
+  const ref = parseReference(arg);
+  const reference = ref.digest ?? ref.tag;
+  if (reference === undefined) throw new CliError("USAGE", `${arg}: give a tag or a digest`);
+  const client = registryClient(ref, inv);
+  const m = await client.getManifest(ref.repository, reference);
+  if (!m) throw new OciError("NOT_FOUND", `${formatReference(ref)} is not in the registry`);
+  return { ref, digest: m.digest, ...(await findBundles(client, ref.repository, m.digest)) };
+}
+
 export async function verifyImage(
   ctx: Context,
   inv: Invocation,
   arg: string,
 ): Promise<{ ok: boolean; result: unknown }> {
-  const ref = parseReference(arg);
-  const client = registryClient(ref, inv);
-  const reference = ref.digest ?? ref.tag;
-  if (reference === undefined) throw new CliError("USAGE", `${arg}: give a tag or a digest`);
-  const m = await client.getManifest(ref.repository, reference);
-  if (!m) throw new OciError("NOT_FOUND", `${formatReference(ref)} is not in the registry`);
+  const found = await attachedBundles(inv, arg);
+  const { ref, digest } = found;
   const trustedKeys = await trustedKeysFrom(ctx, inv);
   const builderIds = strings(inv.values["builder-id"]);
-  const found = await findBundles(client, ref.repository, m.digest);
   const name = `${ref.registry}/${ref.repository}`;
   const checks = found.bundles.map((b) => {
     const v = verifyAttestation(b.bundle, {
       trustedKeys,
       predicateType: SLSA_PROVENANCE_V1,
-      subject: { name, sha256: m.digest.slice("sha256:".length) },
+      subject: { name, sha256: digest.slice("sha256:".length) },
       ...(builderIds.length > 0 ? { builderIds } : {}),
     });
     return {
@@ -283,10 +289,10 @@ export async function verifyImage(
   const reason = ok
     ? undefined
     : checks.length === 0
-      ? `no Sigstore bundle is attached to ${name}@${m.digest} (looked ${found.via === "none" ? "in the referrers API and the referrers tag" : `via the ${found.via}`})`
+      ? `no Sigstore bundle is attached to ${name}@${digest} (looked ${found.via === "none" ? "in the referrers API and the referrers tag" : `via the ${found.via}`})`
       : (checks[0]?.reason ?? "not verified");
   if (!inv.json) {
-    inv.io.out(`${ok ? "PASS" : "FAIL"} ${name}@${m.digest}\n`);
+    inv.io.out(`${ok ? "PASS" : "FAIL"} ${name}@${digest}\n`);
     for (const c of checks) {
       inv.io.out(
         `  referrer ${c.referrer} (${found.via}): ${c.ok ? `verified, signed by ${c.signer ?? "?"}` : `FAIL ${c.reason ?? ""}`}\n`,
@@ -296,7 +302,7 @@ export async function verifyImage(
   }
   return {
     ok,
-    result: { image: `${name}@${m.digest}`, ok, reason, via: found.via, attestations: checks },
+    result: { image: `${name}@${digest}`, ok, reason, via: found.via, attestations: checks },
   };
 }
 

@@ -18,8 +18,6 @@ import {
   type ClaimSource,
   type PathConsensus,
 } from "../repro/index.js";
-import { findBundles } from "../app/push.js";
-import { formatReference, OciError, parseReference } from "../oci/index.js";
 import { StoreError } from "../store/index.js";
 import { classifyTarget } from "../system/targets.js";
 import { VERSION } from "../version.js";
@@ -27,7 +25,7 @@ import { derivationsFor, needTargets, printJson, strings, trustedKeysFrom } from
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
-import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
+import { attachedBundles, REGISTRY_HELP, REGISTRY_OPTIONS } from "./oci-command.js";
 
 const DIFFOSCOPE_TIMEOUT_S = 300;
 
@@ -312,14 +310,8 @@ builders disagree or no trusted claim was found.`,
 
 /** The bundles attached to an image (referrers API, else the referrers tag), as claim sources. */
 async function imageBundles(inv: Invocation, arg: string): Promise<ClaimSource[]> {
-  const ref = parseReference(arg);
-  const reference = ref.digest ?? ref.tag;
-  if (reference === undefined) throw new CliError("USAGE", `--oci ${arg}: give a tag or a digest`);
-  const client = registryClient(ref, inv);
-  const m = await client.getManifest(ref.repository, reference);
-  if (!m) throw new OciError("NOT_FOUND", `${formatReference(ref)} is not in the registry`);
-  const found = await findBundles(client, ref.repository, m.digest);
-  return found.bundles.map((b) => ({
+  const { ref, bundles } = await attachedBundles(inv, arg);
+  return bundles.map((b) => ({
     source: `oci://${ref.registry}/${ref.repository}@${b.referrer}`,
     bytes: b.bundle,
   }));
