@@ -104,6 +104,10 @@ function unreachable(url: URL, e: Error): OciError {
   );
 }
 
+function basicAuth({ username, password }: Credentials): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` };
+}
+
 /** Parse `WWW-Authenticate: Bearer realm="...",service="...",scope="..."`. */
 export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
   const m = /^(\w+)\s*(.*)$/.exec(header.trim());
@@ -124,12 +128,7 @@ export class RegistryClient {
   private authHeader(scope: string): Record<string, string> {
     const token = this.tokens.get(scope);
     if (token) return { authorization: `Bearer ${token}` };
-    if (this.useBasic && this.o.credentials) {
-      const { username, password } = this.o.credentials;
-      return {
-        authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`,
-      };
-    }
+    if (this.useBasic && this.o.credentials) return basicAuth(this.o.credentials);
     return {};
   }
 
@@ -141,11 +140,7 @@ export class RegistryClient {
     const url = new URL(realm);
     if (params.service) url.searchParams.set("service", params.service);
     url.searchParams.set("scope", params.scope ?? scope);
-    const headers: Record<string, string> = {};
-    if (this.o.credentials) {
-      const { username, password } = this.o.credentials;
-      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
-    }
+    const headers = this.o.credentials ? basicAuth(this.o.credentials) : {};
     const r = await send(url, "GET", headers, undefined, this.o, 1 << 20);
     if (r.status === 401 || r.status === 403) {
       throw new OciError(
