@@ -1,12 +1,42 @@
 #!/usr/bin/env node
-import { main } from "../dist/src/cli/main.js";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-// `provenix ... | head`: a closed pipe ends the output, quietly, not with a stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on("error", (e) => {
-    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
+// provenix needs Node.js >= 24.15. Started by an older node (Debian's, say), it runs
+// itself on the Node the project's setup put in .tools/node instead.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 24 || (major === 24 && minor < 15)) {
+  const projectNode = fileURLToPath(new URL("../.tools/node/bin/node", import.meta.url));
+  if (!existsSync(projectNode)) {
+    process.stderr.write(
+      `provenix: needs Node.js >= 24.15, this is ${process.version}; run ./scripts/setup.sh, which installs it into .tools/node\n`,
+    );
+    process.exit(2);
+  }
+  const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
   });
-}
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(signal, () => child.kill(signal));
+  }
+  child.on("exit", (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
+    process.exit(code ?? 70);
+  });
+} else {
+  const { main } = await import("../dist/src/cli/main.js");
 
-process.exitCode = await main(process.argv.slice(2));
+  // `provenix ... | head`: a closed pipe ends the output, quietly, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
+
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what provenix and its tests need on Debian: Nix (nix-bin), then the npm
-# packages, then builds. Safe to run again.
+# Installs what provenix and its tests need on Debian: Nix (nix-bin), Node.js 24
+# (scripts/node.sh), the npm packages, the independent verifiers from Debian trixie
+# (scripts/trixie-tools.sh), then builds. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v nix-build >/dev/null 2>&1 || need_apt+=(nix-bin)
-command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 # Tests check our signatures with an independent implementation: Python's securesystemslib.
@@ -37,8 +39,16 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e /nix/var/nix/db/db.sqlite ]; then
   nix-store --init
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci (better-sqlite3 compiles from source: about a minute)" >&2
+# shellcheck source=scripts/node.sh
+. scripts/node.sh
+./scripts/trixie-tools.sh
+
+# A native addon is built for one Node ABI: a different node means a fresh install.
+stamp=node_modules/.provenix-node
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+  [ "$(cat "$stamp" 2>/dev/null)" != "$(node --version)" ]; then
+  echo "setup: npm ci on Node.js $(node --version) (better-sqlite3 compiles from source: about a minute)" >&2
   npm ci --no-audit --no-fund --loglevel=error
+  node --version >"$stamp"
 fi
 npm run --silent build

@@ -184,13 +184,11 @@ export async function rebuildDerivation(
       provenixVersion: ctx.provenixVersion,
       started,
       finished,
-      reports: reports.map(
-        (r): ResourceDescriptor => ({
-          name: r.name,
-          digest: { sha256: r.sha256 },
-          mediaType: r.mediaType,
-        }),
-      ),
+      reports: reports.map((r): ResourceDescriptor => ({
+        name: r.name,
+        digest: { sha256: r.sha256 },
+        mediaType: r.mediaType,
+      })),
     });
     const signed = signStatement(ctx, statement, drvPath);
     const { id } = ctx.store.put(signed.record);

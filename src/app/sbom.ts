@@ -51,9 +51,10 @@ export function sbomStatement(
 ): Statement {
   return {
     _type: STATEMENT_TYPE,
-    subject: subjects.map(
-      (s): ResourceDescriptor => ({ name: s.name, digest: { sha256: s.sha256 } }),
-    ),
+    subject: subjects.map((s): ResourceDescriptor => ({
+      name: s.name,
+      digest: { sha256: s.sha256 },
+    })),
     predicateType: SBOM_PREDICATE_TYPES[format],
     predicate: JSON.parse(document) as unknown,
   };

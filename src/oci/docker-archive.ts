@@ -24,8 +24,7 @@ export function parseDockerManifest(bytes: Buffer, archive: string): DockerArchi
     throw new OciError("MALFORMED_ARCHIVE", `${archive}: manifest.json is not JSON`);
   }
   const first = (Array.isArray(v) ? v[0] : undefined) as
-    | { Config?: unknown; Layers?: unknown; RepoTags?: unknown }
-    | undefined;
+    { Config?: unknown; Layers?: unknown; RepoTags?: unknown } | undefined;
   if (
     !first ||
     typeof first.Config !== "string" ||

@@ -69,8 +69,7 @@ function buildTypeOf(statement: Statement): string | undefined {
 
 function dependenciesOf(statement: Statement): ResourceDescriptor[] {
   const p = statement.predicate as
-    | { buildDefinition?: { resolvedDependencies?: unknown } }
-    | undefined;
+    { buildDefinition?: { resolvedDependencies?: unknown } } | undefined;
   const d = p?.buildDefinition?.resolvedDependencies;
   return Array.isArray(d) ? (d as ResourceDescriptor[]) : [];
 }

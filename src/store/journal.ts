@@ -280,8 +280,7 @@ export class Journal extends StoreTable {
       () =>
         (
           this.stmt("SELECT value FROM daemon_state WHERE key = ?").get(key) as
-            | { value: string }
-            | undefined
+            { value: string } | undefined
         )?.value,
     );
   }

@@ -66,7 +66,7 @@ export function gatherAssessFacts(src: FactSources): AssessFacts {
   let key: AssessFacts["key"] = { path: src.keyPath, exists: false, usable: false };
   if (existsSync(src.keyPath)) {
     const st = statSync(src.keyPath);
-    let usable = false;
+    let usable: boolean;
     try {
       usable =
         (st.mode & 0o077) === 0 && parseSecretKey(readFileSync(src.keyPath, "utf8")) !== undefined;

@@ -195,14 +195,12 @@ function openOciLayout(dir: string): ImageSource {
   return {
     kind: "oci-layout",
     config: { bytes: config, digest: ociDigest(config) },
-    layers: manifest.layers.map(
-      (l: Descriptor): LocalBlob => ({
-        digest: l.digest,
-        size: l.size,
-        mediaType: l.mediaType,
-        open: () => createReadStream(blob(l.digest)),
-      }),
-    ),
+    layers: manifest.layers.map((l: Descriptor): LocalBlob => ({
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      open: () => createReadStream(blob(l.digest)),
+    })),
     repoTags: [],
     manifest: manifestBytes,
     close: () => undefined,

@@ -48,8 +48,8 @@ test("fixture derivations: multiple outputs, fixed outputs, structured attrs, es
       .filter((l) => l.endsWith(".drv")),
   );
 
-  const [app, multi, structured, escapes, , srcFlat, srcDir] = drvs.map(
-    (p): Derivation => parseDerivation(readFileSync(p, "utf8")),
+  const [app, multi, structured, escapes, , srcFlat, srcDir] = drvs.map((p): Derivation =>
+    parseDerivation(readFileSync(p, "utf8")),
   );
   assert.deepEqual(
     multi?.outputs.map(([n, o]) => [n, o.kind]),
