@@ -2,9 +2,11 @@ import { Readable } from "node:stream";
 import {
   bundleReferrer,
   cosignAttestationManifest,
+  DSSE_ENVELOPE,
   EMPTY_JSON,
   imageManifest,
   manifestBytes,
+  OCI_EMPTY,
   OCI_INDEX,
   OCI_MANIFEST,
   OciError,
@@ -20,7 +22,7 @@ import {
   ociDigest,
 } from "../oci/index.js";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
-import { parseBundle, type Signer } from "../sign/index.js";
+import { bundleFromEnvelope, parseBundle, type Signer } from "../sign/index.js";
 import { derivationOf } from "../system/targets.js";
 import { provenanceFor, signAndStore, type AttestContext } from "./attest.js";
 import { withGzipLayers, type ImageSource } from "../system/image-source.js";
@@ -129,13 +131,15 @@ async function updateTag(
   client: RegistryClient,
   repo: string,
   tag: string,
-  change: (current: Buffer | undefined) => { bytes: Buffer; mediaType: string },
+  change: (
+    current: Buffer | undefined,
+  ) => { bytes: Buffer; mediaType: string } | Promise<{ bytes: Buffer; mediaType: string }>,
   holds: (current: Buffer) => boolean,
 ): Promise<void> {
   for (let attempt = 1; attempt <= 8; attempt++) {
     const current = await client.getManifest(repo, tag);
     if (current && holds(current.bytes)) return;
-    const next = change(current?.bytes);
+    const next = await change(current?.bytes);
     await client.putManifest(repo, tag, next.mediaType, next.bytes);
     // Another writer may have replaced the tag meanwhile: read it back.
     const after = await client.getManifest(repo, tag);
@@ -210,17 +214,15 @@ export async function attachBundle(
       client,
       repo,
       cosignTag,
-      (current) => ({
-        mediaType: OCI_MANIFEST,
-        bytes: manifestBytes(
-          cosignAttestationManifest(
-            current ? parseManifest(current, "cosign attestation manifest") : undefined,
-            envelope,
-            predicateType,
-            empty,
-          ),
-        ),
-      }),
+      async (current) => {
+        const { manifest, config } = cosignAttestationManifest(
+          current ? parseManifest(current, "cosign attestation manifest") : undefined,
+          envelope,
+          predicateType,
+        );
+        await client.pushBlob(repo, bufferBlob(config));
+        return { mediaType: OCI_MANIFEST, bytes: manifestBytes(manifest) };
+      },
       (current) =>
         parseManifest(current, "cosign attestation manifest").layers.some(
           (l) => l.digest === envelope.digest,
@@ -230,7 +232,7 @@ export async function attachBundle(
   return { referrer: digest, via, ...(cosignTag ? { cosignTag } : {}) };
 }
 
-/** The DSSE envelope of a bundle in the JSON form cosign stores (base64 payload and signatures). */
+/** The DSSE envelope of a bundle in the JSON form cosign stores: its field order, base64 payload and signatures. */
 function dsseEnvelopeJson(bundle: Buffer) {
   const { envelope } = parseBundle(bundle);
   return {
@@ -241,11 +243,23 @@ function dsseEnvelopeJson(bundle: Buffer) {
 }
 
 export interface FoundBundle {
+  /** The referrer manifest's digest, or for cosign's legacy tag the envelope layer's. */
   readonly referrer: string;
+  /** Where it was found: an OCI 1.1 referrer, or a layer of cosign's `sha256-<hex>.att`. */
+  readonly source: "referrer" | "cosign-att";
   readonly bundle: Buffer;
 }
 
-/** The Sigstore bundles attached to a manifest: referrers API first, else the referrers tag. */
+// The index entry's artifactType is a hint only: cosign 2.5 lists its bundle referrers
+// as application/vnd.oci.empty.v1+json there (the config's media type); the referrer
+// manifest itself is what counts.
+const MAYBE_BUNDLE = new Set([undefined, SIGSTORE_BUNDLE_V03, OCI_EMPTY]);
+
+/**
+ * The Sigstore bundles attached to a manifest: OCI 1.1 referrers (the referrers API,
+ * else the referrers tag), then the DSSE envelopes of cosign's legacy `.att` tag, each
+ * wrapped as a bundle without verification material (the signed bytes unchanged).
+ */
 export async function findBundles(
   client: RegistryClient,
   repo: string,
@@ -258,10 +272,10 @@ export async function findBundles(
     via = "referrers-tag";
     index = (await client.getManifest(repo, referrersTag(digest)))?.bytes;
   }
-  if (index === undefined) return { via: "none", bundles: [] };
+  if (index === undefined) via = "none";
   const bundles: FoundBundle[] = [];
-  for (const d of parseIndex(index, "referrers index").manifests) {
-    if (d.artifactType !== undefined && d.artifactType !== SIGSTORE_BUNDLE_V03) continue;
+  for (const d of index ? parseIndex(index, "referrers index").manifests : []) {
+    if (!MAYBE_BUNDLE.has(d.artifactType)) continue;
     const m = await client.getManifest(repo, d.digest);
     if (!m) continue;
     const manifest = parseManifest(m.bytes, `referrer ${d.digest}`);
@@ -271,8 +285,21 @@ export async function findBundles(
     if (!layer) continue;
     bundles.push({
       referrer: d.digest,
+      source: "referrer",
       bundle: await client.getBlob(repo, layer.digest, 16 << 20),
     });
+  }
+  const att = await client.getManifest(repo, `${referrersTag(digest)}.att`);
+  if (att) {
+    for (const l of parseManifest(att.bytes, "cosign attestation manifest").layers) {
+      if (l.mediaType !== DSSE_ENVELOPE) continue;
+      const envelope = await client.getBlob(repo, l.digest, 16 << 20);
+      bundles.push({
+        referrer: l.digest,
+        source: "cosign-att",
+        bundle: bundleFromEnvelope(envelope, `cosign attestation layer ${l.digest}`),
+      });
+    }
   }
   return { via, bundles };
 }

@@ -96,8 +96,25 @@ export async function verifyStorePath(ctx: VerifyContext, path: string): Promise
 export interface SubjectCheck {
   readonly name: string;
   readonly attested: string | undefined;
+  /**
+   * What the subject was checked against: a store path (by its full name, or by its
+   * base name, as `cosign attest-blob --hash <NAR sha256> /nix/store/...` names it),
+   * an artifact file given on the command line, or nothing.
+   */
+  readonly status:
+    | "verified"
+    | "digest-mismatch"
+    | "artifact-verified"
+    | "not-in-local-store"
+    | "not-a-store-path";
+  /** The store path the subject names, when it names one. */
+  readonly path?: string;
+  /** The artifact file whose sha256 the subject carries. */
+  readonly artifact?: string;
   /** Absent when the subject is not a store path present on this machine. */
   readonly actual?: string;
+  /** Where `actual` came from: the NAR rehashed from disk, or Nix's record. */
+  readonly actualFrom?: "disk" | "nix-record";
   readonly ok: boolean | undefined;
 }
 
@@ -109,12 +126,22 @@ export interface BundleVerification {
   readonly subjects: readonly SubjectCheck[];
 }
 
-/** Verify a bundle file: its signature, then each subject present in the local store. */
+/** A file given to check a subject against (`verify --artifact`): its name and sha256. */
+export interface Artifact {
+  readonly file: string;
+  readonly sha256: string;
+}
+
+/**
+ * Verify a bundle file: its signature, then each subject: a store path present in
+ * the local store (rehashed, or Nix's record), or an artifact file given by the user.
+ */
 export async function verifyBundle(
   ctx: Omit<VerifyContext, "store">,
   file: string,
   bytes: Uint8Array,
   predicateType?: string,
+  artifacts: readonly Artifact[] = [],
 ): Promise<BundleVerification> {
   const attestation = verifyAttestation(bytes, {
     trustedKeys: ctx.trustedKeys,
@@ -131,37 +158,66 @@ export async function verifyBundle(
       subjects: [],
     };
   }
-  const subjects: SubjectCheck[] = [];
-  const names = attestation.statement.subject.map((s) => s.name ?? "");
-  const infos = await ctx.nix.pathInfos(names.filter((n) => isStorePathName(n, ctx.nix.storeDir)));
-  for (const s of attestation.statement.subject) {
+  const storeDir = ctx.nix.storeDir;
+  const pathOf = (name: string): string | undefined => {
+    if (isStorePathName(name, storeDir)) return name;
+    const full = `${storeDir}/${name}`;
+    return !name.includes("/") && isStorePathName(full, storeDir) ? full : undefined;
+  };
+  const statement = attestation.statement;
+  const paths = statement.subject.map((s) => pathOf(s.name ?? ""));
+  const infos = await ctx.nix.pathInfos(paths.filter((p): p is string => p !== undefined));
+  const subjects: SubjectCheck[] = statement.subject.map((s, i) => {
     const name = s.name ?? "";
     const attested = s.digest?.sha256;
-    const info = infos.get(name);
-    if (!info) {
-      subjects.push({ name, attested, ok: undefined });
-      continue;
+    const artifact = artifacts.find((a) => a.sha256 === attested);
+    if (artifact) {
+      return { name, attested, status: "artifact-verified", artifact: artifact.file, ok: true };
     }
-    const actual = ctx.rehash ? hashNar(name).sha256 : info.narHash;
-    subjects.push({ name, attested, actual, ok: actual === attested });
-  }
+    const path = paths[i];
+    if (path === undefined) return { name, attested, status: "not-a-store-path", ok: undefined };
+    const info = infos.get(path);
+    if (!info) return { name, attested, status: "not-in-local-store", path, ok: undefined };
+    const actual = ctx.rehash ? hashNar(path).sha256 : info.narHash;
+    const ok = actual === attested;
+    const status = ok ? "verified" : "digest-mismatch";
+    const actualFrom = ctx.rehash ? "disk" : "nix-record";
+    return { name, attested, status, path, actual, actualFrom, ok };
+  });
   const bad = subjects.find((s) => s.ok === false);
-  const checked = subjects.filter((s) => s.ok === true).length;
   if (bad) {
     const reason = `subject digest mismatch for ${bad.name}: attested sha256 ${bad.attested ?? "none"}, actual ${bad.actual ?? "?"}`;
     return { file, ok: false, reason, attestation, subjects };
   }
-  if (checked === 0) {
+  const unmatched = artifacts.filter((a) => !subjects.some((s) => s.artifact === a.file));
+  if (unmatched.length > 0) {
+    const a = unmatched[0] as Artifact;
     return {
       file,
       ok: false,
-      reason:
-        "signature is valid, but none of the subjects is in the local store, so none was checked",
+      reason: `no subject of the attestation has the sha256 of ${a.file} (${a.sha256})`,
       attestation,
       subjects,
     };
   }
+  if (!subjects.some((s) => s.ok === true)) {
+    return { file, ok: false, reason: uncheckedReason(subjects), attestation, subjects };
+  }
   return { file, ok: true, attestation, subjects };
+}
+
+/** Why a validly signed attestation still proves nothing here: no subject could be checked. */
+function uncheckedReason(subjects: readonly SubjectCheck[]): string {
+  const foreign = subjects.filter((s) => s.status === "not-a-store-path").map((s) => `'${s.name}'`);
+  const absent = subjects.filter((s) => s.status === "not-in-local-store").map((s) => s.name);
+  const parts: string[] = [];
+  if (foreign.length > 0) {
+    parts.push(
+      `${foreign.length === 1 ? "subject" : "subjects"} ${foreign.join(", ")} ${foreign.length === 1 ? "is" : "are"} not a store path (pass --artifact FILE to check a file's digest)`,
+    );
+  }
+  if (absent.length > 0) parts.push(`${absent.join(", ")} not in the local store`);
+  return `signature is valid, but no subject was checked: ${parts.join("; ") || "the statement has no subjects"}`;
 }
 
 function isStorePathName(name: string, storeDir: string): boolean {

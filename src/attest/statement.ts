@@ -1,7 +1,25 @@
 // in-toto Attestation Framework v1: spec/v1/statement.md, resource_descriptor.md.
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+/**
+ * The earlier statement version (in-toto ITE-6): the same subject, predicateType and
+ * predicate fields. cosign 2 still writes it; we read it, and write only v1.
+ */
+export const STATEMENT_TYPE_V01 = "https://in-toto.io/Statement/v0.1";
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+
+/**
+ * The DSSE payloadTypes of an in-toto statement (Attestation Framework v1.2,
+ * spec/v1/envelope.md): the common one, or `application/vnd.in-toto.<predicate>+json`
+ * with <predicate> a predicate specification's file name. Only the statement's
+ * predicateType says what the predicate is; the media type is no evidence of it.
+ */
+export function isInTotoPayloadType(payloadType: string): boolean {
+  return (
+    payloadType === IN_TOTO_PAYLOAD_TYPE ||
+    /^application\/vnd\.in-toto\.[a-z0-9][a-z0-9._-]*\+json$/.test(payloadType)
+  );
+}
 
 /** DigestSet: algorithm -> lower-case hex. */
 export type DigestSet = Record<string, string>;
@@ -17,7 +35,7 @@ export interface ResourceDescriptor {
 }
 
 export interface Statement<P = unknown> {
-  _type: typeof STATEMENT_TYPE;
+  _type: typeof STATEMENT_TYPE | typeof STATEMENT_TYPE_V01;
   subject: ResourceDescriptor[];
   predicateType: string;
   predicate?: P;

@@ -8,9 +8,11 @@ import {
   verifyStorePath,
   type BundleVerification,
   type PathVerification,
+  type SubjectCheck,
 } from "../app/verify.js";
 import { generateKeyPair, nixPublicKeyText, parseBundle, parseSecretKey } from "../sign/index.js";
 import { writeKeyPair } from "../system/key-files.js";
+import { sha256File } from "../system/file-tree.js";
 import { classifyTarget } from "../system/targets.js";
 import { derivationsFor, needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
 import type { StoredAttestation } from "../store/index.js";
@@ -20,6 +22,7 @@ import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
+import { keyCommand } from "./key-command.js";
 import { verifyPolicy, verifyVsaFile } from "./policy-command.js";
 import { pushCommand, REGISTRY_HELP, REGISTRY_OPTIONS, verifyImage } from "./oci-command.js";
 import {
@@ -203,18 +206,21 @@ function renderPath(v: PathVerification, io: Io): void {
   if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
 }
 
+const SUBJECT_STATE: Record<SubjectCheck["status"], (s: SubjectCheck) => string> = {
+  verified: (s) =>
+    `matches ${s.actualFrom === "disk" ? "the NAR on disk" : "Nix's recorded NAR hash"}${s.path === s.name ? "" : ` of ${s.path ?? "?"}`}`,
+  "digest-mismatch": (s) => `MISMATCH: actual sha256:${s.actual ?? "?"} (${s.path ?? "?"})`,
+  "artifact-verified": (s) => `matches the sha256 of ${s.artifact ?? "?"}`,
+  "not-in-local-store": (s) => `${s.path ?? s.name} is not in the local store, not checked`,
+  "not-a-store-path": () => "not a store path, not checked",
+};
+
 function renderBundle(v: BundleVerification, io: Io): void {
   io.out(`${v.ok ? "PASS" : "FAIL"} ${v.file}\n`);
   for (const c of v.attestation.checks)
     io.out(`  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(13)} ${c.detail}\n`);
   for (const s of v.subjects) {
-    const state =
-      s.ok === undefined
-        ? "not in the local store, not checked"
-        : s.ok
-          ? "matches the NAR on disk"
-          : `MISMATCH: actual sha256:${s.actual ?? "?"}`;
-    io.out(`  subject ${s.name} sha256:${s.attested ?? "none"}: ${state}\n`);
+    io.out(`  subject ${s.name} sha256:${s.attested ?? "none"}: ${SUBJECT_STATE[s.status](s)}\n`);
   }
   if (!v.ok) io.out(`  reason: ${v.reason ?? "unknown"}\n`);
 }
@@ -227,8 +233,12 @@ against Nix's record), finds the provenance kept for it in the attestation
 store, and checks, in order: the bundle, payloadType, the signature over the
 exact signed bytes (against trusted keys), the statement, predicateType
 (${SLSA_PROVENANCE_V1}), the subject (name and digest), and the builder id.
-For a bundle file: checks its signature and statement, then every subject that
-is present in the local store.
+For a bundle file (provenix's, cosign's, any Sigstore bundle with a DSSE in-toto
+statement): checks its signature and statement, then every subject that names a
+store path present in the local store (by its full path, or by its base name as
+'cosign attest-blob --hash <NAR sha256> /nix/store/...' writes it), and every
+subject whose digest is that of an --artifact file. A subject that is not a store
+path is reported as such: the signature may be good, but nothing was checked.
 
 Trusted keys come from --key, --trusted-key, the config file's trustedKeys (by
 default the public key 'provenix keygen' wrote), and Nix's trusted-public-keys.
@@ -248,6 +258,9 @@ Options:
                       same NAR hash: provenance, or a rebuild attestation
                       ('provenix rebuild'; others' imported with 'provenix import')
   --no-rehash         trust Nix's recorded NAR hash instead of rehashing
+  --artifact FILE     (bundle files) a file whose sha256 a subject must carry,
+                      e.g. an output's NAR from 'nix-store --dump' (repeatable)
+  --type URI          (bundle files) require this predicateType
   --json              print the full results as JSON
 
 With a policy (docs/policy.md; JSON Schema in docs/schemas/policy-v1.schema.json):
@@ -298,6 +311,8 @@ ${REGISTRY_HELP}`,
     "require-level": { type: "string" },
     "require-reproduced-by": { type: "string" },
     "no-rehash": { type: "boolean" },
+    artifact: { type: "string", multiple: true },
+    type: { type: "string" },
   },
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to verify");
@@ -326,6 +341,16 @@ ${REGISTRY_HELP}`,
       ...(level !== undefined ? { minBuildLevel: Number(level) } : {}),
       ...(typeof k === "string" ? { reproducedBy: Number(k) } : {}),
     };
+    const artifacts = await Promise.all(
+      strings(inv.values.artifact).map(async (file) => ({
+        file,
+        sha256: await sha256File(file).catch((cause: unknown) => {
+          const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+          throw new CliError("INPUT", `cannot read artifact ${file}: ${code}`, { cause });
+        }),
+      })),
+    );
+    const type = typeof inv.values.type === "string" ? inv.values.type : undefined;
     const results: (PathVerification | BundleVerification)[] = [];
     const images: unknown[] = [];
     let imagesOk = true;
@@ -355,7 +380,7 @@ ${REGISTRY_HELP}`,
             );
           }
           const bytes = readFileSync(t.file);
-          r = await verifyBundle(base, t.file, bytes);
+          r = await verifyBundle(base, t.file, bytes, type, artifacts);
           if (!inv.json) renderBundle(r, inv.io);
           break;
         }
@@ -607,6 +632,7 @@ export const COMMANDS: Record<string, Command> = {
   show,
   export: exportCommand,
   keygen,
+  key: keyCommand,
   daemon: daemonCommand,
   status: statusCommand,
   hook: hookCommand,

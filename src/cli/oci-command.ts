@@ -270,15 +270,17 @@ export async function verifyImage(
   const trustedKeys = await trustedKeysFrom(ctx, inv);
   const builderIds = strings(inv.values["builder-id"]);
   const name = `${ref.registry}/${ref.repository}`;
+  const predicateType = typeof inv.values.type === "string" ? inv.values.type : SLSA_PROVENANCE_V1;
   const checks = found.bundles.map((b) => {
     const v = verifyAttestation(b.bundle, {
       trustedKeys,
-      predicateType: SLSA_PROVENANCE_V1,
+      predicateType,
       subject: { name, sha256: digest.slice("sha256:".length) },
       ...(builderIds.length > 0 ? { builderIds } : {}),
     });
     return {
       referrer: b.referrer,
+      source: b.source,
       ok: v.ok,
       reason: v.reason,
       signer: v.signer?.keyid,
@@ -289,13 +291,14 @@ export async function verifyImage(
   const reason = ok
     ? undefined
     : checks.length === 0
-      ? `no Sigstore bundle is attached to ${name}@${digest} (looked ${found.via === "none" ? "in the referrers API and the referrers tag" : `via the ${found.via}`})`
+      ? `no Sigstore bundle is attached to ${name}@${digest} (looked ${found.via === "none" ? "in the referrers API and the referrers tag" : `via the ${found.via}`}, and in cosign's .att tag)`
       : (checks[0]?.reason ?? "not verified");
   if (!inv.json) {
     inv.io.out(`${ok ? "PASS" : "FAIL"} ${name}@${digest}\n`);
     for (const c of checks) {
+      const where = c.source === "cosign-att" ? "cosign .att layer" : `referrer (${found.via})`;
       inv.io.out(
-        `  referrer ${c.referrer} (${found.via}): ${c.ok ? `verified, signed by ${c.signer ?? "?"}` : `FAIL ${c.reason ?? ""}`}\n`,
+        `  ${where} ${c.referrer}: ${c.ok ? `verified, signed by ${c.signer ?? "?"}` : `FAIL ${c.reason ?? ""}`}\n`,
       );
     }
     if (reason) inv.io.out(`  reason: ${reason}\n`);

@@ -1,3 +1,4 @@
+import { ociDigest } from "./digest.js";
 import { OciError } from "./error.js";
 import {
   DOCKER_CONFIG,
@@ -105,25 +106,47 @@ export function bundleReferrer(
   };
 }
 
-/** cosign's legacy attestation layout: tag `sha256-<hex>.att`, one DSSE envelope per layer. */
+/** The layer annotation cosign reads a signature from; empty for attestations (static/signature.go). */
+export const COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
+
+/**
+ * cosign's legacy attestation layout (tag `sha256-<hex>.att`), as cosign 2 writes it
+ * through go-containerregistry: one DSSE envelope per layer, each with an empty
+ * `dev.cosignproject.cosign/signature` and a `predicateType` annotation, and an
+ * image config listing the layers as its diff_ids. An envelope already there is
+ * not added twice. Returns the manifest and its config's bytes.
+ */
 export function cosignAttestationManifest(
   existing: Manifest | undefined,
   envelope: { digest: string; size: number },
   predicateType: string,
-  configDigest: { digest: string; size: number },
-): Manifest {
+): { manifest: Manifest; config: Buffer } {
   const layer: Descriptor = {
     mediaType: DSSE_ENVELOPE,
-    digest: envelope.digest,
     size: envelope.size,
-    annotations: { predicateType },
+    digest: envelope.digest,
+    annotations: { [COSIGN_SIGNATURE_ANNOTATION]: "", predicateType },
   };
-  const layers = (existing?.layers ?? []).filter((l) => l.digest !== envelope.digest);
+  const layers = [...(existing?.layers ?? []).filter((l) => l.digest !== envelope.digest), layer];
+  // go-containerregistry's empty.Image with the layers appended, in its field order.
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: "",
+      created: "0001-01-01T00:00:00Z",
+      history: layers.map(() => ({ created: "0001-01-01T00:00:00Z" })),
+      os: "",
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+      config: {},
+    }),
+  );
   return {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, digest: configDigest.digest, size: configDigest.size },
-    layers: [...layers, layer],
+    manifest: {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, size: config.length, digest: ociDigest(config) },
+      layers,
+    },
+    config,
   };
 }
 

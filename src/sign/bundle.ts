@@ -3,11 +3,11 @@ import {
   BUNDLE_V03_MEDIA_TYPE,
   bundleFromJSON,
   bundleToJSON,
-  toDSSEBundle,
+  type Bundle,
 } from "@sigstore/bundle";
 import { preAuthEncoding } from "./dsse.js";
 import { SignError } from "./error.js";
-import type { Signer } from "./keys.js";
+import { sigstoreKeyHint, type Signer } from "./keys.js";
 
 export { BUNDLE_V03_MEDIA_TYPE };
 
@@ -26,17 +26,30 @@ export interface ParsedBundle {
 }
 
 /**
- * Sign `payload` as a DSSE envelope inside a Sigstore bundle v0.3 whose `publicKey`
- * hint equals the DSSE keyid. Returns the bundle's JSON bytes.
+ * Sign `payload` as a DSSE envelope inside a Sigstore bundle v0.3. Returns the
+ * bundle's JSON bytes.
+ *
+ * Keyids as every verifier accepts them (docs/formats.md, "Keyids and hints"): the
+ * DSSE signature's keyid is empty, as cosign and sigstore-go write it, because
+ * go-securesystemslib (under cosign and sigstore-go) skips a signature whose keyid
+ * differs from the one it computes for the key it was given; the verification
+ * material's public-key hint is the key's SPKI SHA-256 in base64, as cosign and
+ * sigstore-go write it.
  */
 export function signBundle(payload: Buffer, payloadType: string, signer: Signer): Buffer {
-  const signature = signer.sign(preAuthEncoding(payloadType, payload));
-  const bundle = toDSSEBundle({
-    artifact: payload,
-    artifactType: payloadType,
-    signature,
-    keyHint: signer.publicKey.keyid,
-  });
+  const sig = signer.sign(preAuthEncoding(payloadType, payload));
+  const bundle: Bundle = {
+    mediaType: BUNDLE_V03_MEDIA_TYPE,
+    content: {
+      $case: "dsseEnvelope",
+      dsseEnvelope: { payload, payloadType, signatures: [{ keyid: "", sig }] },
+    },
+    verificationMaterial: {
+      content: { $case: "publicKey", publicKey: { hint: sigstoreKeyHint(signer.publicKey) } },
+      tlogEntries: [],
+      timestampVerificationData: { rfc3161Timestamps: [] },
+    },
+  };
   return Buffer.from(JSON.stringify(bundleToJSON(bundle)), "utf8");
 }
 
@@ -79,4 +92,38 @@ export function parseBundle(bytes: Uint8Array, what = "bundle"): ParsedBundle {
       signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
     },
   };
+}
+
+/**
+ * A DSSE envelope in its JSON form (cosign's `.att` layers, `.intoto.jsonl` lines) as a
+ * Sigstore bundle v0.3 without a key hint, so that it is verified like any bundle.
+ * The payloadType and payload bytes, all the signature covers, are kept exactly.
+ */
+export function bundleFromEnvelope(bytes: Uint8Array, what = "DSSE envelope"): Buffer {
+  let env: unknown;
+  try {
+    env = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch (cause) {
+    throw new SignError("MALFORMED_BUNDLE", `${what} is not valid JSON`, { cause });
+  }
+  const e = env as { payloadType?: unknown; payload?: unknown; signatures?: unknown } | null;
+  if (
+    e === null ||
+    typeof e !== "object" ||
+    typeof e.payloadType !== "string" ||
+    typeof e.payload !== "string" ||
+    !Array.isArray(e.signatures)
+  ) {
+    throw new SignError(
+      "MALFORMED_BUNDLE",
+      `${what} is not a DSSE envelope (needs payloadType, payload, signatures)`,
+    );
+  }
+  return Buffer.from(
+    JSON.stringify({
+      mediaType: BUNDLE_V03_MEDIA_TYPE,
+      verificationMaterial: { publicKey: { hint: "" } },
+      dsseEnvelope: { payload: e.payload, payloadType: e.payloadType, signatures: e.signatures },
+    }),
+  );
 }

@@ -11,9 +11,14 @@ import { SignError } from "./error.js";
 
 export type KeyAlgorithm = "ed25519" | "ecdsa-p256";
 
-/** A public key we can verify with, and the id signatures made by it carry. */
+/** A public key we can verify with, and the name provenix knows it by. */
 export interface PublicKey {
-  /** DSSE keyid / bundle hint: the Nix key name, or `sha256:<hex of SPKI DER>` for PEM keys. */
+  /**
+   * provenix's name for the key (in the attestation store and in messages): the Nix
+   * key name, or `sha256:<hex of SPKI DER>` for PEM keys. Bundles written before
+   * 0.2 carry it as the DSSE keyid and public-key hint; newer ones carry
+   * `sigstoreKeyHint` instead (docs/formats.md, "Keyids and hints").
+   */
   readonly keyid: string;
   readonly algorithm: KeyAlgorithm;
   readonly key: KeyObject;
@@ -47,6 +52,22 @@ function algorithmOf(key: KeyObject): KeyAlgorithm {
 export function pemKeyId(key: KeyObject): string {
   return "sha256:" + createHash("sha256").update(spkiDer(key)).digest("hex");
 }
+
+/**
+ * The public-key hint of a Sigstore bundle's verification material: base64 of the
+ * SHA-256 of the key's SPKI DER, as cosign (`verify_bundle.go`) and sigstore-go
+ * (`sign/keys.go`) write it. sigstore-js looks trusted keys up by it.
+ */
+export function sigstoreKeyHint(key: PublicKey): string {
+  let hint = hints.get(key);
+  if (hint === undefined) {
+    hint = createHash("sha256").update(spkiDer(key.key)).digest("base64");
+    hints.set(key, hint);
+  }
+  return hint;
+}
+
+const hints = new WeakMap<PublicKey, string>();
 
 export function verifySignature(key: PublicKey, data: Uint8Array, signature: Uint8Array): boolean {
   try {

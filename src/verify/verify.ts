@@ -1,9 +1,16 @@
 import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
-import { IN_TOTO_PAYLOAD_TYPE, STATEMENT_TYPE, type Statement } from "../attest/index.js";
+import {
+  IN_TOTO_PAYLOAD_TYPE,
+  isInTotoPayloadType,
+  STATEMENT_TYPE,
+  STATEMENT_TYPE_V01,
+  type Statement,
+} from "../attest/index.js";
 import {
   parseBundle,
   preAuthEncoding,
   SignError,
+  sigstoreKeyHint,
   verifySignature,
   type PublicKey,
 } from "../sign/index.js";
@@ -13,13 +20,7 @@ import {
 // predicateType) and step 2 (builder identity).
 
 export type CheckName =
-  | "bundle"
-  | "payloadType"
-  | "signature"
-  | "statement"
-  | "predicateType"
-  | "subject"
-  | "builder";
+  "bundle" | "payloadType" | "signature" | "statement" | "predicateType" | "subject" | "builder";
 
 export interface Check {
   readonly name: CheckName;
@@ -144,27 +145,28 @@ export function verifyAttestation(
   }
   c.pass("bundle", `Sigstore bundle ${parsed.mediaType} with one DSSE signature`);
 
-  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) {
+  if (!isInTotoPayloadType(envelope.payloadType)) {
     return c.fail(
       "payloadType",
-      `payloadType is '${envelope.payloadType}', expected '${IN_TOTO_PAYLOAD_TYPE}'`,
+      `payloadType is '${envelope.payloadType}', expected '${IN_TOTO_PAYLOAD_TYPE}' or application/vnd.in-toto.<predicate>+json`,
     );
   }
-  c.pass("payloadType", IN_TOTO_PAYLOAD_TYPE);
+  c.pass("payloadType", envelope.payloadType);
 
-  // The keyid is unauthenticated (DSSE): it only orders the keys we try.
+  // Keyids and hints are unauthenticated (DSSE): they only order the keys we try.
+  // Bundles before 0.2 name the key by provenix's keyid; newer ones, and cosign's,
+  // by the Sigstore hint.
   const hint = sig.keyid || keyHint || "";
-  const keys = [...expect.trustedKeys].sort(
-    (a, b) => Number(b.keyid === hint) - Number(a.keyid === hint),
-  );
+  const named = (k: PublicKey) => Number(k.keyid === hint || sigstoreKeyHint(k) === hint);
+  const keys = [...expect.trustedKeys].sort((a, b) => named(b) - named(a));
   if (keys.length === 0) return c.fail("signature", "no trusted keys were given");
   const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
   const signer = keys.find((k) => verifySignature(k, pae, sig.sig));
   if (!signer) {
-    const named = hint ? ` (signed as '${hint}')` : "";
+    const as = hint ? ` (signed as '${hint}')` : "";
     return c.fail(
       "signature",
-      `signature does not verify with any of ${keys.length} trusted key(s)${named}`,
+      `signature does not verify with any of ${keys.length} trusted key(s)${as}`,
     );
   }
   c.pass("signature", `signed by trusted key '${signer.keyid}' (${signer.algorithm})`);
@@ -185,12 +187,12 @@ export function verifyAttestation(
     );
   }
   const type: string = statement._type;
-  if (type !== STATEMENT_TYPE) {
+  if (type !== STATEMENT_TYPE && type !== STATEMENT_TYPE_V01) {
     return c.fail("statement", `statement _type is '${type}', expected '${STATEMENT_TYPE}'`, {
       signer,
     });
   }
-  c.pass("statement", STATEMENT_TYPE);
+  c.pass("statement", type);
   const found = { signer, statement };
 
   if (expect.predicateType !== undefined && statement.predicateType !== expect.predicateType) {

@@ -12,6 +12,7 @@ import {
   gatherBuildFacts,
   IN_TOTO_PAYLOAD_TYPE,
   serializeStatement,
+  SLSA_PROVENANCE_V1,
   type BuildHost,
   type SlsaProvenance,
   type Statement,
@@ -19,6 +20,7 @@ import {
 import { parseNixHash } from "../../src/nix/index.js";
 import { parseNixPublicKey, parseNixSecretKey, signBundle } from "../../src/sign/index.js";
 import { NixDbStore } from "../../src/system/nix-db.js";
+import { verifyAttestation } from "../../src/verify/index.js";
 import { build, drvOutputs, FIXTURES, instantiate, run, useTestNix } from "../helpers/nix.js";
 import { securesystemslibVerifies } from "../helpers/securesystemslib.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
@@ -122,4 +124,20 @@ test("golden provenance and bundle for the app fixture, checked by sigstore-js, 
   ]) {
     assert.equal(rd.digest?.sha256, narHash(rd.name as string), rd.name);
   }
+});
+
+test("bundles written before 0.2 (the key's name as DSSE keyid and hint) still verify", () => {
+  // The golden bundle of provenix 0.1, kept as it was written: same statement and
+  // signature as today's, only the keyid and hint differ.
+  const old = readFileSync(join(GOLDEN, "app-v0.1-keyid.sigstore.json"));
+  const json = JSON.parse(old.toString()) as {
+    verificationMaterial: { publicKey: { hint: string } };
+    dsseEnvelope: { signatures: { keyid: string }[] };
+  };
+  assert.equal(json.verificationMaterial.publicKey.hint, "golden-test-1");
+  assert.equal(json.dsseEnvelope.signatures[0]?.keyid, "golden-test-1");
+  const pub = parseNixPublicKey(goldenKey().public);
+  const v = verifyAttestation(old, { trustedKeys: [pub], predicateType: SLSA_PROVENANCE_V1 });
+  assert.equal(v.ok, true, v.reason);
+  assert.equal(v.signer, pub);
 });

@@ -1,5 +1,6 @@
 // The official sigstore-js verifier, given only a public key: an independent check
 // of the bundles provenix writes.
+import { createHash } from "node:crypto";
 import { bundleFromJSON } from "@sigstore/bundle";
 import { toSignedEntity, toTrustMaterial, Verifier } from "@sigstore/verify";
 import { spkiDer, type PublicKey } from "../../src/sign/index.js";
@@ -12,8 +13,11 @@ export function sigstoreVerify(bundleBytes: Uint8Array, key: PublicKey): void {
     ctlogs: [],
     timestampAuthorities: [],
   };
+  // sigstore-js finds the key by the bundle's hint; cosign and sigstore-go write the
+  // SPKI's SHA-256 in base64 there, and so must we for their users' key selectors.
+  const hint = createHash("sha256").update(spkiDer(key.key)).digest("base64");
   const keys = {
-    [key.keyid]: {
+    [hint]: {
       rawBytes: spkiDer(key.key),
       keyDetails:
         key.algorithm === "ed25519" ? 7 /* PKIX_ED25519 */ : 5 /* PKIX_ECDSA_P256_SHA_256 */,
