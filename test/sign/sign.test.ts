@@ -259,3 +259,28 @@ test("key files: secret keys readable by group or others are refused; keys load 
   assert.equal((await loadPublicKeys(join(dir, "p.pub")))[0]?.algorithm, "ecdsa-p256");
   assert.equal(parsePemPublicKey(pem.public).keyid.startsWith("sha256:"), true);
 });
+
+test("in-toto v1.2 predicate-specific payloadType: accepted, and the signature still covers it exactly", () => {
+  const signer = parseSecretKey(generateKeyPair("pem-p256", "x").secret);
+  const type = "application/vnd.in-toto.provenance+json";
+  const bytes = signBundle(statement, type, signer);
+  sigstoreVerify(bytes, signer.publicKey);
+  const v = verifyAttestation(bytes, { trustedKeys: [signer.publicKey] });
+  assert.equal(v.ok, true, v.reason);
+  assert.equal(v.checks.find((c) => c.name === "payloadType")?.detail, type);
+  // Swapped for the common type, or another predicate's: the PAE differs, so the signature fails.
+  for (const other of [IN_TOTO_PAYLOAD_TYPE, "application/vnd.in-toto.vsa+json"]) {
+    const json = JSON.parse(bytes.toString()) as { dsseEnvelope: { payloadType: string } };
+    json.dsseEnvelope.payloadType = other;
+    const r = verifyAttestation(Buffer.from(JSON.stringify(json)), {
+      trustedKeys: [signer.publicKey],
+    });
+    assert.match(r.reason ?? "", /signature does not verify/, other);
+  }
+  for (const bad of ["application/vnd.in-toto.+json", "application/vnd.in-toto.Provenance+json"]) {
+    const r = verifyAttestation(signBundle(statement, bad, signer), {
+      trustedKeys: [signer.publicKey],
+    });
+    assert.match(r.reason ?? "", /payloadType is/, bad);
+  }
+});
