@@ -3,7 +3,11 @@ import { NixError, parseStorePath, type NixStore } from "../nix/index.js";
 import type { PublicKey } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import { hashNar } from "../system/nar-dump.js";
-import { verifyAttestation, type AttestationVerification } from "../verify/index.js";
+import {
+  FOREIGN_STATEMENT_TYPES,
+  verifyAttestation,
+  type AttestationVerification,
+} from "../verify/index.js";
 import { claimsFrom, consensusFor, reproducedBy } from "../repro/index.js";
 import { storedSources } from "./consensus.js";
 
@@ -145,6 +149,7 @@ export async function verifyBundle(
 ): Promise<BundleVerification> {
   const attestation = verifyAttestation(bytes, {
     trustedKeys: ctx.trustedKeys,
+    statementTypes: FOREIGN_STATEMENT_TYPES,
     ...(predicateType !== undefined ? { predicateType } : {}),
     ...(ctx.builderIds ? { builderIds: ctx.builderIds } : {}),
     ...(ctx.minBuildLevel !== undefined ? { minBuildLevel: ctx.minBuildLevel } : {}),

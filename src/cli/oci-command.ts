@@ -8,7 +8,7 @@ import { formatReference, OciError, parseReference, type ImageReference } from "
 import { openImage, type ImageSource } from "../system/image-source.js";
 import { RegistryClient, type Credentials } from "../system/registry.js";
 import { classifyTarget } from "../system/targets.js";
-import { verifyAttestation } from "../verify/index.js";
+import { FOREIGN_STATEMENT_TYPES, verifyAttestation } from "../verify/index.js";
 import { VERSION } from "../version.js";
 import { printJson, strings, trustedKeysFrom } from "./args.js";
 import type { Command, Invocation } from "./commands.js";
@@ -274,6 +274,7 @@ export async function verifyImage(
   const checks = found.bundles.map((b) => {
     const v = verifyAttestation(b.bundle, {
       trustedKeys,
+      statementTypes: FOREIGN_STATEMENT_TYPES,
       predicateType,
       subject: { name, sha256: digest.slice("sha256:".length) },
       ...(builderIds.length > 0 ? { builderIds } : {}),

@@ -6,3 +6,4 @@ export * from "./nar.js";
 export * from "./store-path.js";
 export type * from "./store.js";
 export * from "./narinfo.js";
+export * from "./path-info-json.js";

@@ -5,7 +5,7 @@ import {
   NixError,
   outputPath,
   parseDerivation,
-  parseNixHash,
+  parsePathInfoJson,
   type Derivation,
   type NixStore,
   type PathInfo,
@@ -33,36 +33,6 @@ function readDrvText(drvPath: string): string {
   }
 }
 
-interface PathInfoJson {
-  path: string;
-  valid?: boolean;
-  narHash?: string;
-  narSize?: number;
-  references?: string[];
-  deriver?: string;
-  registrationTime?: number;
-  ultimate?: boolean;
-  signatures?: string[];
-  ca?: string;
-}
-
-export function pathInfoFromJson(j: PathInfoJson): PathInfo {
-  if (j.narHash === undefined) {
-    throw new NixError("NIX_COMMAND_FAILED", `nix path-info gave no narHash for ${j.path}`);
-  }
-  return {
-    path: j.path,
-    narHash: parseNixHash(j.narHash, "sha256").hex,
-    narSize: j.narSize ?? 0,
-    references: j.references ?? [],
-    ...(j.deriver ? { deriver: j.deriver } : {}),
-    ...(j.registrationTime !== undefined ? { registrationTime: j.registrationTime } : {}),
-    ultimate: j.ultimate ?? false,
-    signatures: j.signatures ?? [],
-    ...(j.ca ? { ca: j.ca } : {}),
-  };
-}
-
 /** The NixStore adapter over the nix command line. */
 export class NixCliStore implements NixStore {
   constructor(readonly storeDir: string = DEFAULT_STORE_DIR) {}
@@ -86,10 +56,13 @@ export class NixCliStore implements NixStore {
       ...(others.length > 0 ? [runNixCommand(["path-info", "--json", ...others])] : []),
     ];
     for (const { stdout } of await Promise.all(runs)) {
-      for (const j of JSON.parse(stdout) as PathInfoJson[]) {
-        if (j.valid === false) continue;
-        out.set(j.path, pathInfoFromJson(j));
+      let doc: unknown;
+      try {
+        doc = JSON.parse(stdout);
+      } catch (cause) {
+        throw new NixError("NIX_COMMAND_FAILED", "nix path-info --json printed no JSON", { cause });
       }
+      for (const [path, info] of parsePathInfoJson(doc, this.storeDir)) out.set(path, info);
     }
     return out;
   }

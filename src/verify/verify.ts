@@ -2,8 +2,8 @@ import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
 import {
   IN_TOTO_PAYLOAD_TYPE,
   isInTotoPayloadType,
-  STATEMENT_TYPE,
   STATEMENT_TYPE_V01,
+  STATEMENT_TYPE,
   type Statement,
 } from "../attest/index.js";
 import {
@@ -31,6 +31,11 @@ export interface Check {
 export interface Expectations {
   /** Keys whose signatures are trusted. */
   readonly trustedKeys: readonly PublicKey[];
+  /**
+   * Statement `_type`s accepted: in-toto Statement v1 by default. Bundles from other
+   * tools (a bundle file, an image) may also be v0.1, which cosign 2 writes.
+   */
+  readonly statementTypes?: readonly string[];
   readonly predicateType?: string;
   /** Accepted `runDetails.builder.id` values; unset or empty accepts any. */
   readonly builderIds?: readonly string[];
@@ -116,6 +121,9 @@ export function builderIdOf(statement: Statement): string | undefined {
   return typeof id === "string" ? id : undefined;
 }
 
+/** Statement types of bundles from other tools: v1, and cosign 2's v0.1. */
+export const FOREIGN_STATEMENT_TYPES: readonly string[] = [STATEMENT_TYPE, STATEMENT_TYPE_V01];
+
 /** Verify a Sigstore bundle's signature, then its statement, against expectations. Pure. */
 export function verifyAttestation(
   bundleBytes: Uint8Array,
@@ -187,7 +195,7 @@ export function verifyAttestation(
     );
   }
   const type: string = statement._type;
-  if (type !== STATEMENT_TYPE && type !== STATEMENT_TYPE_V01) {
+  if (!(expect.statementTypes ?? [STATEMENT_TYPE]).includes(type)) {
     return c.fail("statement", `statement _type is '${type}', expected '${STATEMENT_TYPE}'`, {
       signer,
     });
