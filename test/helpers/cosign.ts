@@ -74,3 +74,24 @@ export function cosignKeyPair(): { dir: string; key: string; pub: string } {
   if (r.code !== 0) throw new Error(`cosign generate-key-pair: ${r.stderr}`);
   return { dir, key: join(dir, "cosign.key"), pub: join(dir, "cosign.pub") };
 }
+
+/** `cosign attest` (an image) or `attest-blob` with a key, an SLSA v1 predicate, no log. */
+export function cosignAttest(
+  command: "attest" | "attest-blob",
+  key: string,
+  predicate: string,
+  ...args: string[]
+): CosignResult {
+  return cosign([
+    command,
+    "--key",
+    key,
+    "--predicate",
+    predicate,
+    "--type",
+    "slsaprovenance1",
+    "--tlog-upload=false",
+    "--yes",
+    ...args,
+  ]);
+}
