@@ -47,7 +47,7 @@ fi
 stamp=node_modules/.provenix-node
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
   [ "$(cat "$stamp" 2>/dev/null)" != "$(node --version)" ]; then
-  echo "setup: npm ci on Node.js $(node --version) (better-sqlite3 compiles from source: about a minute)" >&2
+  echo "setup: npm ci on Node.js $(node --version)" >&2
   npm ci --no-audit --no-fund --loglevel=error
   node --version >"$stamp"
 fi
