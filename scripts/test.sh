@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PROVENIX_NODE_QUIET=1
 # shellcheck source=scripts/node.sh
 . scripts/node.sh
+PATH="$PWD/node_modules/.bin:$PATH"
 tsc -p tsconfig.json
 node scripts/check-imports.mjs
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)

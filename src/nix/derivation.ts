@@ -160,6 +160,18 @@ export function parseDerivation(text: string, what = "derivation"): Derivation {
   });
   r.expect(")");
   if (r.pos !== text.length) r.fail("end of input");
+  // Nix keeps the last of a repeated key, tvix refuses it: ambiguous input must not
+  // become signed evidence.
+  const keys = new Set<string>();
+  for (const [key] of env) {
+    if (keys.has(key)) {
+      throw new NixError(
+        "MALFORMED_DERIVATION",
+        `${what}: the environment variable '${key}' is given twice`,
+      );
+    }
+    keys.add(key);
+  }
   return { outputs, inputDrvs, inputSrcs, system, builder, args, env };
 }
 

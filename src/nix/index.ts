@@ -7,3 +7,4 @@ export * from "./store-path.js";
 export type * from "./store.js";
 export * from "./narinfo.js";
 export * from "./path-info-json.js";
+export * from "./store-path-hash.js";

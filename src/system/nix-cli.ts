@@ -4,6 +4,7 @@ import {
   isDerivationPath,
   NixError,
   outputPath,
+  checkDerivationPaths,
   parseDerivation,
   parsePathInfoJson,
   type Derivation,
@@ -12,15 +13,27 @@ import {
 } from "../nix/index.js";
 import { runNix, runNixCommand } from "./exec.js";
 
-/** Reads a `.drv` file from the store; malformed files become NixErrors. */
-export function readDerivationFile(drvPath: string): Promise<Derivation> {
+/**
+ * Reads a `.drv` file from the store; malformed files become NixErrors, and so does a
+ * file whose path is not the one its bytes and references give, or whose fixed
+ * outputs do not match their content addresses.
+ */
+export function readDerivationFile(
+  drvPath: string,
+  storeDir: string = DEFAULT_STORE_DIR,
+): Promise<Derivation> {
   // Synchronous read inside: a .drv is a few KB and a thread-pool round trip costs more.
-  return new Promise((resolve) => resolve(parseDerivation(readDrvText(drvPath), drvPath)));
+  return new Promise((resolve) => {
+    const bytes = readDrvBytes(drvPath);
+    const drv = parseDerivation(bytes.toString("utf8"), drvPath);
+    checkDerivationPaths(drvPath, bytes, drv, storeDir);
+    resolve(drv);
+  });
 }
 
-function readDrvText(drvPath: string): string {
+function readDrvBytes(drvPath: string): Buffer {
   try {
-    return readFileSync(drvPath, "utf8");
+    return readFileSync(drvPath);
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new NixError(
@@ -87,6 +100,6 @@ export class NixCliStore implements NixStore {
   }
 
   readDerivation(drvPath: string): Promise<Derivation> {
-    return readDerivationFile(drvPath);
+    return readDerivationFile(drvPath, this.storeDir);
   }
 }

@@ -138,6 +138,6 @@ export class NixDbStore implements NixStore {
   }
 
   readDerivation(drvPath: string): Promise<Derivation> {
-    return readDerivationFile(drvPath);
+    return readDerivationFile(drvPath, this.storeDir);
   }
 }
