@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { hashNar } from "../src/system/nar-dump.js";
 import { NixCliStore } from "../src/system/nix-cli.js";
 import { NixDbStore } from "../src/system/nix-db.js";
-import { benchHome, ROOT, GRAPH } from "./common.js";
+import { benchHome, derivationShowArgs, ROOT, GRAPH } from "./common.js";
 
 const { values } = parseArgs({
   options: {
@@ -77,7 +77,7 @@ sh(process.execPath, [provenix, "keygen"]);
 const tQR = time(3, () => sh("nix-store", ["--query", "--requisites", top]));
 const tPathInfo = time(3, () => sh("nix", ["path-info", "--json", ...outputs]));
 const tPathInfoR = time(3, () => sh("nix", ["path-info", "-r", "--json", topOut]));
-const tShowDrv = time(3, () => sh("nix", ["show-derivation", "-r", top]));
+const tShowDrv = time(3, () => sh("nix", [...derivationShowArgs(), "-r", top]));
 let stored = 0;
 const tAttest = time(1, () => {
   const out = sh(process.execPath, [provenix, "attest", "--json", ...drvs]);

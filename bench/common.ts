@@ -1,6 +1,7 @@
 // What every benchmark sets up: where the project is, and a private home in which
 // Nix uses no substituters (no build waits on an unreachable cache) and provenix
 // has its own config and store.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -25,4 +26,14 @@ export function benchHome(name: string): { work: string; env: NodeJS.ProcessEnv 
       XDG_DATA_HOME: join(work, "data"),
     },
   };
+}
+
+/**
+ * The `nix` arguments that show derivations as JSON on this Nix: `derivation show`
+ * (2.15 and later), else `show-derivation` (2.8, where it is the only form).
+ */
+export function derivationShowArgs(): string[] {
+  const version = execFileSync("nix", ["--version"], { encoding: "utf8" });
+  const [major = 0, minor = 0] = (/(\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
+  return major > 2 || (major === 2 && minor >= 15) ? ["derivation", "show"] : ["show-derivation"];
 }

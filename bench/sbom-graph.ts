@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { benchHome, ROOT, GRAPH } from "./common.js";
+import { benchHome, derivationShowArgs, ROOT, GRAPH } from "./common.js";
 
 const { values } = parseArgs({
   options: {
@@ -51,7 +51,7 @@ const top = execFileSync("nix-instantiate", [GRAPH, "--arg", "n", n, "--arg", "s
   env,
   encoding: "utf8",
 }).trim();
-const showDrv = measure(3, "nix", ["show-derivation", "-r", top]);
+const showDrv = measure(3, "nix", [...derivationShowArgs(), "-r", top]);
 const qR = measure(3, "nix-store", ["--query", "--requisites", top]);
 console.log(`\nbuild-closure SBOM of ${n} derivations (best of 3; peak RSS)`);
 row("nix show-derivation -r <top.drv>", showDrv);

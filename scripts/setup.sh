@@ -27,6 +27,7 @@ extra=()
 command -v diffoscope >/dev/null 2>&1 || extra+=(diffoscope-minimal)
 command -v docker-registry >/dev/null 2>&1 || extra+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || extra+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || extra+=(apache2-utils)
 if [ ${#extra[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "setup: installing ${extra[*]} with apt-get" >&2

@@ -8,3 +8,4 @@ export type * from "./store.js";
 export * from "./narinfo.js";
 export * from "./path-info-json.js";
 export * from "./store-path-hash.js";
+export * from "./derivation-json.js";

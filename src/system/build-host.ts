@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BuildHost, BuildLog } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
+import { NixError } from "../nix/index.js";
 
 /** Settings that change what a build can see or who it trusts (documented in the buildType). */
 export const BUILD_RELEVANT_SETTINGS = [
@@ -25,16 +26,29 @@ export const BUILD_RELEVANT_SETTINGS = [
 
 export interface NixSettings {
   readonly version: string;
-  /** Every setting `nix show-config --json` reports, name -> value. */
+  /** Every setting `nix config show --json` reports, name -> value. */
   readonly all: Record<string, unknown>;
+}
+
+/**
+ * `nix config show` (Nix 2.20 and later, Lix), else `nix show-config`: the only form in
+ * 2.8, a deprecated alias since.
+ */
+async function configShow(args: readonly string[]): Promise<{ stdout: string }> {
+  try {
+    return await runNixCommand(["config", "show", ...args]);
+  } catch (e) {
+    if (!(e instanceof NixError) || e.code !== "NIX_COMMAND_FAILED") throw e;
+    return runNixCommand(["show-config", ...args]);
+  }
 }
 
 /** Nix's version and effective configuration (honours NIX_CONF_DIR, NIX_CONFIG). */
 export async function readNixSettings(): Promise<NixSettings> {
   const [version, config, text] = await Promise.all([
     runNix("nix", ["--version"]),
-    runNixCommand(["show-config", "--json"]),
-    runNixCommand(["show-config"]),
+    configShow(["--json"]),
+    configShow([]),
   ]);
   const all: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(
@@ -56,7 +70,7 @@ export function buildRelevant(all: Record<string, unknown>): Record<string, unkn
   return out;
 }
 
-/** The local machine as a BuildHost: `nix show-config` once per process, logs under NIX_LOG_DIR. */
+/** The local machine as a BuildHost: `nix config show` once per process, logs under NIX_LOG_DIR. */
 export class LocalBuildHost implements BuildHost {
   private settings?: Promise<NixSettings>;
   constructor(readonly logDir: string = process.env.NIX_LOG_DIR ?? "/nix/var/log/nix") {}

@@ -16,7 +16,15 @@ import { parseNixHash } from "../../src/nix/index.js";
 import { LocalBuildHost } from "../../src/system/build-host.js";
 import { NixCliStore } from "../../src/system/nix-cli.js";
 import { NixDbStore } from "../../src/system/nix-db.js";
-import { build, drvOutputs, instantiate, run, useTestNix } from "../helpers/nix.js";
+import {
+  build,
+  drvOutputs,
+  instantiate,
+  nixPathInfo,
+  run,
+  showDerivations,
+  useTestNix,
+} from "../helpers/nix.js";
 
 useTestNix();
 
@@ -66,13 +74,10 @@ test("provenance of a real build with a chain of inputs, fixed-output sources an
   const deps = new Map(
     (def?.resolvedDependencies ?? []).map((d) => [d.name, d] as [string, ResourceDescriptor]),
   );
-  const drvJson = JSON.parse(run("nix", ["show-derivation", drvPath])) as Record<
-    string,
-    { inputSrcs: string[]; inputDrvs: Record<string, string[]> }
-  >;
+  const drvJson = showDerivations([drvPath]).get(drvPath);
   const expectedInputs = [
-    ...(drvJson[drvPath]?.inputSrcs ?? []),
-    ...Object.entries(drvJson[drvPath]?.inputDrvs ?? {}).flatMap(([d, names]) =>
+    ...(drvJson?.inputSrcs ?? []),
+    ...Object.entries(drvJson?.inputDrvs ?? {}).flatMap(([d, names]) =>
       names.map((n) => drvOutputs(d)[n] as string),
     ),
   ];
@@ -101,12 +106,10 @@ test("provenance of a real build with a chain of inputs, fixed-output sources an
   // runDetails: builder, timing from the registration time and the build log.
   const run_ = st.predicate?.runDetails;
   assert.equal(run_?.builder.id, options.builderId);
-  const info = JSON.parse(run("nix", ["path-info", "--json", outs.out as string])) as {
-    registrationTime: number;
-  }[];
+  const info = nixPathInfo(outs.out as string);
   assert.equal(
     run_?.metadata?.finishedOn,
-    new Date((info[0]?.registrationTime ?? 0) * 1000).toISOString().replace(".000", ""),
+    new Date((info.registrationTime ?? 0) * 1000).toISOString().replace(".000", ""),
   );
   const logFile = `/nix/var/log/nix/drvs/${drvPath.slice(11, 13)}/${drvPath.slice(13)}.bz2`;
   assert.deepEqual(run_?.byproducts, [

@@ -15,7 +15,15 @@ import {
 } from "../../src/chains/index.js";
 import { NixDbStore } from "../../src/system/nix-db.js";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
-import { build, instantiate, run, tempDir, useTestNix, writeNixFile } from "../helpers/nix.js";
+import {
+  build,
+  instantiate,
+  nixConfigShowJson,
+  run,
+  tempDir,
+  useTestNix,
+  writeNixFile,
+} from "../helpers/nix.js";
 
 useTestNix();
 
@@ -98,15 +106,7 @@ test("nix.conf edits are idempotent, reversible, and never replace another hook"
   // What we write is a nix.conf Nix accepts with our hook set.
   const dir = tempDir();
   writeFileSync(join(dir, "nix.conf"), a.text);
-  const shown = execFileSync(
-    "nix",
-    ["--extra-experimental-features", "nix-command", "show-config", "--json"],
-    {
-      env: { ...process.env, NIX_CONF_DIR: dir },
-      encoding: "utf8",
-    },
-  );
-  const settings = JSON.parse(shown) as Record<string, { value: unknown }>;
+  const settings = nixConfigShowJson({ ...process.env, NIX_CONF_DIR: dir });
   assert.equal(settings["post-build-hook"]?.value, "/var/lib/provenix/post-build-hook");
   assert.ok(existsSync(join(dir, "nix.conf")));
 });

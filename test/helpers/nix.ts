@@ -4,6 +4,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  parseDerivationJson,
+  parsePathInfoJson,
+  type DerivationJson,
+  type PathInfo,
+} from "../../src/nix/index.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
@@ -51,15 +57,59 @@ export function instantiate(attr: string, salt = "", file = BUILDS): string {
   return run("nix-instantiate", [file, "-A", attr, "--argstr", "salt", salt]).trim();
 }
 
-/** All output paths of a derivation, by name, from `nix show-derivation`. */
+/** `nix config show --json` (2.20 and later), else `nix show-config --json` (2.8). */
+export function nixConfigShowJson(
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, { value: unknown }> {
+  const features = ["--extra-experimental-features", "nix-command"];
+  let out: string;
+  try {
+    out = run("nix", [...features, "config", "show", "--json"], env);
+  } catch {
+    out = run("nix", [...features, "show-config", "--json"], env);
+  }
+  return JSON.parse(out) as Record<string, { value: unknown }>;
+}
+
+/** `nix path-info --json` of one valid path, read in whatever shape this Nix prints. */
+export function nixPathInfo(path: string): PathInfo {
+  const info = parsePathInfoJson(JSON.parse(nixCmd("path-info", "--json", path)), "/nix/store").get(
+    path,
+  );
+  if (!info) throw new Error(`nix path-info knows no valid ${path}`);
+  return info;
+}
+
+let derivationShow: string[] | undefined;
+
+/**
+ * Nix's own JSON of derivations, read in any shape Nix prints: `nix derivation show`
+ * (2.15 and later), else `nix show-derivation` (2.8, where it is the only form).
+ */
+export function showDerivations(paths: string[], extraFeatures = ""): Map<string, DerivationJson> {
+  const features = ["--extra-experimental-features", `nix-command ${extraFeatures}`.trim()];
+  let out: string | undefined;
+  for (const cmd of derivationShow
+    ? [derivationShow]
+    : [["derivation", "show"], ["show-derivation"]]) {
+    try {
+      out = run("nix", [...features, ...cmd, ...paths]);
+      derivationShow = cmd;
+      break;
+    } catch (e) {
+      if (derivationShow) throw e;
+    }
+  }
+  if (out === undefined)
+    throw new Error("neither nix derivation show nor nix show-derivation works");
+  return parseDerivationJson(JSON.parse(out), "/nix/store");
+}
+
+/** All output paths of a derivation, by name, from Nix's JSON of it. */
 export function drvOutputs(drvPath: string): Record<string, string> {
-  const json = JSON.parse(nixCmd("show-derivation", drvPath)) as Record<
-    string,
-    { outputs: Record<string, { path: string }> }
-  >;
-  const d = json[drvPath];
+  const d = showDerivations([drvPath]).get(drvPath);
   if (!d) throw new Error(`no derivation ${drvPath}`);
-  return Object.fromEntries(Object.entries(d.outputs).map(([k, v]) => [k, v.path]));
+  return Object.fromEntries(Object.entries(d.outputs).map(([k, v]) => [k, v.path as string]));
 }
 
 export function writeNixFile(dir: string, name: string, text: string): string {

@@ -74,21 +74,14 @@ export function makeCertificates(dir: string): { ca: string; cert: string; key: 
   return { ca: join(dir, "ca.pem"), cert: join(dir, "server.pem"), key: join(dir, "server.key") };
 }
 
-/** A bcrypt htpasswd line (libxcrypt through Debian's Python; the registry accepts only bcrypt). */
+/**
+ * A bcrypt htpasswd line (the registry accepts only bcrypt), by Apache's htpasswd
+ * (Debian apache2-utils): Python's crypt module, used before, is gone in 3.13.
+ */
 function htpasswd(user: string, password: string): string {
-  const r = spawnSync(
-    "/usr/bin/python3",
-    [
-      "-W",
-      "ignore",
-      "-c",
-      "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-      password,
-    ],
-    { encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`bcrypt failed: ${r.stderr}`);
-  return `${user}:${r.stdout.trim()}\n`;
+  const r = spawnSync("htpasswd", ["-nbB", user, password], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`htpasswd failed: ${r.stderr}`);
+  return `${r.stdout.trim()}\n`;
 }
 
 export interface RegistryOptions {

@@ -10,21 +10,18 @@ import {
   unparseDerivation,
   type Derivation,
 } from "../../src/nix/index.js";
-import { FIXTURES, GRAPH, instantiate, run, useTestNix } from "../helpers/nix.js";
+import { FIXTURES, GRAPH, instantiate, run, showDerivations, useTestNix } from "../helpers/nix.js";
 
 useTestNix();
 
 function roundTripAndCompare(drvPaths: string[], extraFeatures = ""): number {
-  const features = ["nix-command", extraFeatures].join(" ").trim();
-  const json = JSON.parse(
-    run("nix", ["--extra-experimental-features", features, "show-derivation", ...drvPaths]),
-  ) as Record<string, unknown>;
+  const json = showDerivations(drvPaths, extraFeatures);
   let n = 0;
   for (const p of drvPaths) {
     const text = readFileSync(p, "utf8");
     const drv = parseDerivation(text, p);
     assert.equal(unparseDerivation(drv), text, `round trip of ${p}`);
-    assert.deepEqual(derivationToJson(drv), json[p], `show-derivation of ${p}`);
+    assert.deepEqual(derivationToJson(drv), json.get(p), `Nix's JSON of ${p}`);
     n++;
   }
   return n;

@@ -5,7 +5,7 @@ import { mkfifoSync } from "../helpers/fifo.js";
 import { join } from "node:path";
 import { test } from "node:test";
 import { dumpNar, hashNar } from "../../src/system/nar-dump.js";
-import { build, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { build, nixPathInfo, run, tempDir, useTestNix } from "../helpers/nix.js";
 
 useTestNix();
 
@@ -45,8 +45,7 @@ test("streaming NAR sha256 equals nix-store --query --hash (regular, executable,
   for (const p of paths) {
     const { sha256, size } = hashNar(p);
     assert.equal(sha256Base32(sha256), nixHash(p), p);
-    const info = JSON.parse(run("nix", ["path-info", "--json", p])) as { narSize: number }[];
-    assert.equal(size, info[0]?.narSize, `narSize of ${p}`);
+    assert.equal(size, nixPathInfo(p).narSize, `narSize of ${p}`);
   }
 });
 

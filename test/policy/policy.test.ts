@@ -130,15 +130,11 @@ test("a whole closure passes a policy: provenance for every build, sources vouch
     Buffer.from(envelope.payload, "base64").toString(),
   ) as Statement<VsaPredicate>;
   assert.equal(vsa.predicateType, VSA_V1);
-  const narHash = nixCmd("path-info", "--json", app);
-  const nix32 = (JSON.parse(narHash) as { narHash: string }[])[0]?.narHash ?? "";
-  const hex = run("nix", [
-    "--extra-experimental-features",
-    "nix-command",
-    "hash",
-    "to-base16",
-    nix32,
-  ]).trim();
+  // Nix's record of the NAR hash, converted by Nix's own nix-hash (2.8 and later).
+  const nix32 = run("nix-store", ["--query", "--hash", app])
+    .trim()
+    .replace(/^sha256:/, "");
+  const hex = run("nix-hash", ["--type", "sha256", "--to-base16", nix32]).trim();
   assert.deepEqual(vsa.subject, [{ name: app, digest: { sha256: hex } }]);
   const p = vsa.predicate!;
   assert.equal(p.verificationResult, "PASSED");

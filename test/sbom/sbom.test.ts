@@ -3,7 +3,15 @@ import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { cliHome, provenix, type CliResult } from "../helpers/cli.js";
-import { build, drvOutputs, instantiate, run, tempDir, useTestNix } from "../helpers/nix.js";
+import {
+  build,
+  drvOutputs,
+  instantiate,
+  run,
+  showDerivations,
+  tempDir,
+  useTestNix,
+} from "../helpers/nix.js";
 import { cycloneDxErrors, spdxErrors } from "../helpers/schemas.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 import { parsePublicKey } from "../../src/sign/index.js";
@@ -90,14 +98,11 @@ test("the component set equals nix-store -qR, and edges equal nix-store --refere
     build_.components.map((c) => c["bom-ref"]).sort(),
     lines(run("nix-store", ["-qR", drv])),
   );
-  const drvJson = JSON.parse(run("nix", ["show-derivation", drv])) as Record<
-    string,
-    { inputSrcs: string[]; inputDrvs: Record<string, string[]> }
-  >;
+  const drvJson = showDerivations([drv]).get(drv);
   const appDeps = build_.dependencies?.find((d) => d.ref === drv)?.dependsOn ?? [];
   assert.deepEqual(
     [...appDeps].sort(),
-    [...(drvJson[drv]?.inputSrcs ?? []), ...Object.keys(drvJson[drv]?.inputDrvs ?? {})].sort(),
+    [...(drvJson?.inputSrcs ?? []), ...Object.keys(drvJson?.inputDrvs ?? {})].sort(),
   );
 
   const both = JSON.parse(ok(provenix(["sbom", "--closure", "both", app as string], env))) as Cdx;
