@@ -39,6 +39,15 @@ export interface AssessFacts {
     readonly mode?: string;
   };
   readonly store: { readonly path: string; readonly attestations: number };
+  /**
+   * What a probe build with this machine's settings saw: "sandboxed" when the builder
+   * ran in its own PID namespace (it is PID 1), "not-sandboxed" when it did not (the
+   * sandbox is off, or Nix fell back), "failed" when the probe did not build.
+   */
+  readonly sandboxProbe?: {
+    readonly result: "sandboxed" | "not-sandboxed" | "failed";
+    readonly detail: string;
+  };
   /** Declared in the provenix config: this machine is a dedicated build host, not a workstation. */
   readonly hosted: boolean;
   /** Declared in the provenix config: where consumers get the provenance. */
@@ -234,6 +243,18 @@ export function assess(f: AssessFacts): Assessment {
         evidence: `sandbox-fallback = ${JSON.stringify(s["sandbox-fallback"])}`,
         fix: "set sandbox-fallback = false (otherwise Nix builds unsandboxed where it cannot sandbox)",
       },
+      ...(f.sandboxProbe && sandboxOn
+        ? [
+            {
+              ok: f.sandboxProbe.result === "sandboxed",
+              evidence: `probe build: ${f.sandboxProbe.result} (${f.sandboxProbe.detail})`,
+              fix:
+                f.sandboxProbe.result === "failed"
+                  ? "make sandboxed builds work here (extra-sandbox-paths for what builders use, user namespaces), then assess again"
+                  : "Nix cannot sandbox on this machine and falls back: give it user and mount namespaces (not a plain chroot or a restricted container)",
+            },
+          ]
+        : []),
       separateBuildUsers,
       {
         ok: substituters.length === 0 || bool(s["require-sigs"]),

@@ -1,6 +1,6 @@
 import { readDaemonState } from "../app/chains.js";
 import { assess, withBuildLevel, type Assessment, type Level } from "../assess/index.js";
-import { gatherAssessFacts } from "../system/assess-facts.js";
+import { gatherAssessFacts, probeSandbox } from "../system/assess-facts.js";
 import { AttestationStore } from "../store/index.js";
 import type { Command } from "./commands.js";
 import type { Context } from "./context.js";
@@ -9,7 +9,7 @@ import { CliError, EXIT } from "./errors.js";
 /** Assess this machine as configured (the store is only read, and not created). */
 export async function assessHere(
   ctx: Context,
-  opts: { daemonRunning?: boolean } = {},
+  opts: { daemonRunning?: boolean; probe?: boolean } = {},
 ): Promise<Assessment> {
   let attestations = 0;
   let daemon: { running: boolean; mode?: string } = { running: false };
@@ -27,8 +27,11 @@ export async function assessHere(
     // no store yet: nothing attested, no daemon
   }
   if (opts.daemonRunning) daemon = { running: true, mode: "db" };
+  const settings = await ctx.host.nixSettings();
+  const sandboxOn = [true, "true", "relaxed"].includes(settings.all.sandbox as string);
   const facts = gatherAssessFacts({
-    settings: await ctx.host.nixSettings(),
+    settings,
+    ...(sandboxOn && opts.probe !== false ? { sandboxProbe: await probeSandbox() } : {}),
     keyPath: ctx.config.key,
     store: { path: ctx.config.store, attestations },
     daemon,
@@ -51,17 +54,22 @@ signatures, no daemon running, provenance not distributed, and so on.
 "hosted" and "distribution" cannot be seen from the machine: declare them in the
 provenix config file ("hosted": true, "distribution": "where consumers get it").
 
+With the sandbox on, a probe build (a one-line derivation, a new tiny store path
+each time) checks that builds really run sandboxed: Nix falls back to no sandbox
+where it cannot make one (sandbox-fallback), and says so only in its log.
+
 Options:
   --key FILE          the signing key to assess (default: as for attest)
+  --no-probe          do not build the sandbox probe
   --level N           exit 1 unless this machine can claim Build level N
   --json              print the assessment as JSON`,
-  options: { key: { type: "string" }, level: { type: "string" } },
+  options: { key: { type: "string" }, level: { type: "string" }, "no-probe": { type: "boolean" } },
   keyIsSigningKey: true,
   async run(ctx, inv) {
     const wanted = typeof inv.values.level === "string" ? inv.values.level : undefined;
     if (wanted !== undefined && !["0", "1", "2", "3"].includes(wanted))
       throw new CliError("USAGE", `--level takes 0, 1, 2 or 3, not '${wanted}'`);
-    const a = await assessHere(ctx);
+    const a = await assessHere(ctx, { probe: inv.values["no-probe"] !== true });
     const pass = wanted === undefined || a.level >= Number(wanted);
     if (inv.json) {
       inv.io.out(

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
 import { Daemon } from "../helpers/daemon.js";
-import { build, tempDir, useTestNix } from "../helpers/nix.js";
+import { build, run, tempDir, useTestNix, writeNixFile } from "../helpers/nix.js";
 
 useTestNix();
 
@@ -20,6 +20,7 @@ const HARDENED = [
   "substituters =",
   "sandbox = true",
   "sandbox-fallback = false",
+  "extra-sandbox-paths = /bin /usr /lib /lib64?",
   "build-users-group = nixbld",
   "require-sigs = true",
   "builders =",
@@ -70,14 +71,30 @@ test("a hardened builder running the daemon can claim Build L3; each flipped set
     "isolated",
   ])
     met(best, id);
+  assert.ok(
+    best.findings
+      .find((x) => x.id === "isolated")
+      ?.evidence.some((e) => /probe build: sandboxed \(the builder was PID 1/.test(e)),
+    "a probe build showed the sandbox applies",
+  );
 
-  // The level goes into builder.id only where the assessment holds it up.
-  const [lib] = build("libA", `claim-${Date.now()}`);
-  const claimed = provenix(["attest", lib!, "--claim-level", "3", "--json"], env);
+  // The level goes into builder.id only where the assessment holds it up. The build
+  // runs under the hardened nix.conf: sandboxed, no fallback, and it can tell (the
+  // host's /root is not in the sandbox).
+  const probe = writeNixFile(
+    tempDir(),
+    "probe.nix",
+    `derivation { name = "isolation-probe"; system = builtins.currentSystem; builder = "/bin/sh";
+      salt = "${Date.now()}"; PATH = "/usr/bin:/bin";
+      args = [ "-c" "if test -e /root; then echo host > $out; else echo sandboxed > $out; fi" ]; }`,
+  );
+  const lib = run("nix-build", [probe, "--no-out-link"], env).trim();
+  assert.equal(readFileSync(lib, "utf8"), "sandboxed\n", "the build ran in the sandbox");
+  const claimed = provenix(["attest", lib, "--claim-level", "3", "--json"], env);
   assert.equal(claimed.code, 0, claimed.stderr);
   const builderId = (JSON.parse(claimed.stdout) as { builderId: string }[])[0]?.builderId ?? "";
   assert.match(builderId, /[?&]slsa-build-level=3(#|$)/);
-  const v3 = provenix(["verify", lib!, "--require-level", "3", "--json"], env);
+  const v3 = provenix(["verify", lib, "--require-level", "3", "--json"], env);
   assert.equal(v3.code, 0, v3.stdout);
 
   const flips: [string, string[], string, number, RegExp][] = [
@@ -94,6 +111,14 @@ test("a hardened builder running the daemon can claim Build L3; each flipped set
       "isolated",
       2,
       /sandbox-fallback = true[\s\S]*fix: .*sandbox-fallback = false/,
+    ],
+    [
+      // The probe build cannot even start /bin/sh in a sandbox without it.
+      "sandboxed builds do not work",
+      ["sandbox-paths ="],
+      "isolated",
+      2,
+      /gap: probe build: failed[\s\S]*fix: make sandboxed builds work here/,
     ],
     [
       "builds as the key owner",

@@ -67,7 +67,7 @@ test("provenance of a real build with a chain of inputs, fixed-output sources an
     def?.internalParameters?.system,
     run("nix", ["eval", "--raw", "--impure", "--expr", "builtins.currentSystem"]),
   );
-  assert.equal(def?.internalParameters?.settings.sandbox, false);
+  assert.equal(def?.internalParameters?.settings.sandbox, true); // the tests build sandboxed
   assert.deepEqual(def?.internalParameters?.settings.substituters, []);
 
   // resolvedDependencies: the .drv, every input source, every input-derivation output used.

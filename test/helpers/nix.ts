@@ -22,13 +22,23 @@ export function tempDir(prefix = "provenix-test-"): string {
 
 let configured = false;
 
+/**
+ * The sandbox as the tests' builds get it: on, with what `/bin/sh` builders use
+ * bound in (the fixtures need no nixpkgs). Where this machine cannot sandbox, Nix
+ * falls back (sandbox-fallback, its default); the L3 test turns the fallback off.
+ */
+export const TEST_SANDBOX = [
+  "sandbox = true",
+  "extra-sandbox-paths = /bin /usr /lib /lib64?",
+] as const;
+
 /** Point Nix at a test nix.conf (no substituters: no waiting on an unreachable cache). */
 export function useTestNix(): void {
   if (configured) return;
   const dir = tempDir("provenix-nixconf-");
   writeFileSync(
     join(dir, "nix.conf"),
-    ["substituters =", "sandbox = false", "experimental-features = nix-command", ""].join("\n"),
+    ["substituters =", ...TEST_SANDBOX, "experimental-features = nix-command", ""].join("\n"),
   );
   process.env.NIX_CONF_DIR = dir;
   configured = true;
