@@ -23,8 +23,11 @@ packages=(
   docker-registry skopeo diffoscope-minimal apache2-utils
 )
 
+# What the root is made of: when this changes, setup brings the root up to date.
+stamp="trixie minbase; ${packages[*]}; nixbld 30001-30010"
+
 setup() {
-  [ -e "$root/.provenix-ready" ] && return 0
+  [ "$(cat "$root/.provenix-ready" 2>/dev/null)" = "$stamp" ] && return 0
   command -v debootstrap >/dev/null 2>&1 || {
     echo "trixie-root: installing debootstrap with apt-get" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
@@ -50,7 +53,7 @@ setup() {
     mkdir -p /etc/nix && touch /etc/nix/nix.conf
     grep -q "^build-users-group" /etc/nix/nix.conf || echo "build-users-group = nixbld" >>/etc/nix/nix.conf
     [ -e /nix/var/nix/db/db.sqlite ] || nix-store --init'
-  touch "$root/.provenix-ready"
+  echo "$stamp" >"$root/.provenix-ready"
 }
 
 # Run a shell command in the root: own mount namespace, pivot_root, /proc, /dev, /sys,
@@ -81,7 +84,7 @@ case "${1:-}" in
   setup) setup ;;
   run)
     shift
-    [ -e "$root/.provenix-ready" ] || setup
+    setup
     inside "$*"
     ;;
   *)

@@ -23,9 +23,20 @@ export interface BuildLog {
   finishedOn?: Date;
 }
 
+/** Nix's version and settings, and when provenix read them. */
+export interface NixInfo {
+  readonly version: string;
+  readonly settings: Record<string, unknown>;
+  /**
+   * When `nix config show` gave these settings. Nix keeps no record of the settings a
+   * build ran with, so this time is what a reader can weigh them by.
+   */
+  readonly settingsReadOn?: Date;
+}
+
 /** What the build host tells beyond the store: Nix's version and settings, build logs. */
 export interface BuildHost {
-  nixInfo(): Promise<{ version: string; settings: Record<string, unknown> }>;
+  nixInfo(): Promise<NixInfo>;
   buildLog(drvPath: string): Promise<BuildLog | undefined>;
 }
 
@@ -139,6 +150,9 @@ export async function gatherBuildFacts(
     narHash: required(infos, o.path, "output").narHash,
   }));
   const resolved = inputs.map((i) => ({ ...i, narHash: required(infos, i.path, "input").narHash }));
+  const nixProvenance = builtOutputs
+    .map((o) => infos.get(o.path)?.provenance)
+    .find((p) => p !== undefined);
   const registered = builtOutputs
     .map((o) => infos.get(o.path)?.registrationTime)
     .filter((t): t is number => t !== undefined);
@@ -154,6 +168,8 @@ export async function gatherBuildFacts(
     inputs: resolved,
     nixVersion: nix.version,
     settings: nix.settings,
+    ...(nix.settingsReadOn ? { settingsReadOn: nix.settingsReadOn } : {}),
+    ...(nixProvenance ? { nixProvenance } : {}),
     builderId: options.builderId,
     provenixVersion: options.provenixVersion,
     ...(options.installable !== undefined ? { installable: options.installable } : {}),

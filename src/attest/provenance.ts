@@ -1,4 +1,8 @@
-import type { ContentAddressMethod, Derivation } from "../nix/index.js";
+import {
+  summarizeNixProvenance,
+  type ContentAddressMethod,
+  type Derivation,
+} from "../nix/index.js";
 import { STATEMENT_TYPE, type ResourceDescriptor, type Statement } from "./statement.js";
 
 // SLSA Provenance v1.0: slsa-framework/slsa releases/v1.0 spec/provenance.md.
@@ -43,9 +47,31 @@ export interface NixExternalParameters {
 export interface NixInternalParameters {
   nixVersion: string;
   system: string;
-  /** Build-relevant settings from the Nix configuration in force. */
+  /** Build-relevant settings from the Nix configuration, as read by provenix. */
   settings: Record<string, unknown>;
+  /**
+   * How `settings` were observed: Nix records no settings per build, so they are what
+   * `nix config show` said when provenix read them, not what the build ran with
+   * (a build run with `--option` overrides is not seen). `relation` says whether they
+   * were read before, during or after the build (against runDetails' times). No time
+   * of its own: attesting the same build again gives the same statement.
+   */
+  settingsObserved?: { source: "nix config show"; relation: SettingsRelation };
+  /**
+   * Nix's own provenance record of an output (Determinate Nix), kept whole: Nix signs
+   * it nowhere, this statement does. `supplied` lists the fields of this statement
+   * that were taken from it rather than observed by provenix.
+   */
+  nixProvenance?: {
+    record: Record<string, unknown>;
+    source: string;
+    steps?: readonly string[];
+    supplied: string[];
+  };
 }
+
+/** When the settings were read, relative to the build. */
+export type SettingsRelation = "before-build" | "during-build" | "after-build";
 
 /** A fixed-output derivation's declared content: where it came from and its hash. */
 export interface FixedOutputFacts {
@@ -91,6 +117,10 @@ export interface BuildFacts {
   inputs: ResolvedInput[];
   nixVersion: string;
   settings: Record<string, unknown>;
+  /** When provenix read the settings (nix config show). */
+  settingsReadOn?: Date;
+  /** Nix's own, unsigned provenance record of the first output that has one (Determinate Nix). */
+  nixProvenance?: Record<string, unknown>;
   builderId: string;
   provenixVersion: string;
   installable?: string;
@@ -100,6 +130,15 @@ export interface BuildFacts {
   startedOn?: Date;
   finishedOn?: Date;
   buildLog?: { uri: string; sha256: string; mediaType: string };
+}
+
+function relationTo(read: Date, started?: Date, finished?: Date): SettingsRelation {
+  // Nix's registration time has whole seconds: compare at that grain. A read in the
+  // second the outputs were registered counts as after: a path is read only once valid.
+  const t = Math.floor(read.getTime() / 1000);
+  if (finished && t >= Math.floor(finished.getTime() / 1000)) return "after-build";
+  if (started && t < Math.floor(started.getTime() / 1000)) return "before-build";
+  return finished || started ? "during-build" : "after-build";
 }
 
 function rfc3339(d: Date): string {
@@ -167,10 +206,23 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
     ...facts.inputs.map(dependency).sort(byName),
   ];
 
+  // Nix's own record (Determinate Nix) names the flake and attribute where provenix was
+  // not told them; what it supplied is listed, so a reader knows whose word it is.
+  const recorded = facts.nixProvenance ? summarizeNixProvenance(facts.nixProvenance) : undefined;
+  const installable = facts.installable ?? recorded?.flake?.reference;
+  const attribute = facts.attribute ?? recorded?.flake?.output;
+  const fromRecord = [
+    ...(facts.installable === undefined && installable !== undefined
+      ? ["externalParameters.installable"]
+      : []),
+    ...(facts.attribute === undefined && attribute !== undefined
+      ? ["externalParameters.attribute"]
+      : []),
+  ];
   const externalParameters: NixExternalParameters = {
     derivation: facts.drvPath,
-    ...(facts.installable !== undefined ? { installable: facts.installable } : {}),
-    ...(facts.attribute !== undefined ? { attribute: facts.attribute } : {}),
+    ...(installable !== undefined ? { installable } : {}),
+    ...(attribute !== undefined ? { attribute } : {}),
     outputs: facts.outputs.map((o) => o.name).sort(),
   };
 
@@ -208,6 +260,24 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
           nixVersion: facts.nixVersion,
           system: facts.derivation.system,
           settings: facts.settings,
+          ...(facts.settingsReadOn
+            ? {
+                settingsObserved: {
+                  source: "nix config show",
+                  relation: relationTo(facts.settingsReadOn, facts.startedOn, facts.finishedOn),
+                },
+              }
+            : {}),
+          ...(facts.nixProvenance
+            ? {
+                nixProvenance: {
+                  record: facts.nixProvenance,
+                  source: "recorded by Nix (ValidPaths.provenance), unsigned; read by provenix",
+                  ...(recorded ? { steps: recorded.steps } : {}),
+                  supplied: fromRecord,
+                },
+              }
+            : {}),
         },
         resolvedDependencies,
       },

@@ -9,3 +9,4 @@ export * from "./narinfo.js";
 export * from "./path-info-json.js";
 export * from "./store-path-hash.js";
 export * from "./derivation-json.js";
+export * from "./nix-provenance.js";

@@ -101,6 +101,7 @@ export function pathInfoFromObject(path: string, v: Obj, full: (p: string) => st
     ultimate: v.ultimate === true,
     signatures: signatures(v.signatures, path),
     ...(ca !== undefined ? { ca } : {}),
+    ...(isObj(v.provenance) ? { provenance: v.provenance } : {}),
   };
 }
 

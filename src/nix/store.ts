@@ -16,6 +16,11 @@ export interface PathInfo {
   readonly signatures: readonly string[];
   /** Content-address assertion, such as `fixed:r:sha256:...` or `text:sha256:...`. */
   readonly ca?: string;
+  /**
+   * Nix's own record of where the path came from (Determinate Nix 3.16+, setting
+   * `provenance`): a chain of steps, unsigned. See nix-provenance.ts.
+   */
+  readonly provenance?: Record<string, unknown>;
 }
 
 /** Queries a Nix store answers. One interface, several adapters (nix CLI, Nix database). */

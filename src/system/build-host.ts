@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { BuildHost, BuildLog } from "../attest/index.js";
+import type { BuildHost, BuildLog, NixInfo } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
 import { NixError } from "../nix/index.js";
 
@@ -26,6 +26,8 @@ export const BUILD_RELEVANT_SETTINGS = [
 
 export interface NixSettings {
   readonly version: string;
+  /** When `nix config show` printed them. */
+  readonly readOn: Date;
   /** Every setting `nix config show --json` reports, name -> value. */
   readonly all: Record<string, unknown>;
 }
@@ -45,6 +47,7 @@ async function configShow(args: readonly string[]): Promise<{ stdout: string }> 
 
 /** Nix's version and effective configuration (honours NIX_CONF_DIR, NIX_CONFIG). */
 export async function readNixSettings(): Promise<NixSettings> {
+  const readOn = new Date();
   const [version, config, text] = await Promise.all([
     runNix("nix", ["--version"]),
     configShow(["--json"]),
@@ -61,7 +64,7 @@ export async function readNixSettings(): Promise<NixSettings> {
   if (features)
     all["experimental-features"] = (features[1] ?? "").split(" ").filter((f) => f !== "");
   const m = /(\d+\.\d+(?:\.\d+)?\S*)\s*$/.exec(version.stdout.trim());
-  return { version: m?.[1] ?? version.stdout.trim(), all };
+  return { version: m?.[1] ?? version.stdout.trim(), readOn, all };
 }
 
 export function buildRelevant(all: Record<string, unknown>): Record<string, unknown> {
@@ -70,19 +73,30 @@ export function buildRelevant(all: Record<string, unknown>): Record<string, unkn
   return out;
 }
 
-/** The local machine as a BuildHost: `nix config show` once per process, logs under NIX_LOG_DIR. */
+/**
+ * The local machine as a BuildHost: `nix config show` at most once a minute (a
+ * daemon's provenance then carries settings read close to each build), logs under
+ * NIX_LOG_DIR.
+ */
 export class LocalBuildHost implements BuildHost {
   private settings?: Promise<NixSettings>;
-  constructor(readonly logDir: string = process.env.NIX_LOG_DIR ?? "/nix/var/log/nix") {}
+  private settingsAt = 0;
+  constructor(
+    readonly logDir: string = process.env.NIX_LOG_DIR ?? "/nix/var/log/nix",
+    private readonly settingsMaxAgeMs = 60_000,
+  ) {}
 
   nixSettings(): Promise<NixSettings> {
-    this.settings ??= readNixSettings();
+    if (!this.settings || Date.now() - this.settingsAt > this.settingsMaxAgeMs) {
+      this.settings = readNixSettings();
+      this.settingsAt = Date.now();
+    }
     return this.settings;
   }
 
-  async nixInfo(): Promise<{ version: string; settings: Record<string, unknown> }> {
+  async nixInfo(): Promise<NixInfo> {
     const s = await this.nixSettings();
-    return { version: s.version, settings: buildRelevant(s.all) };
+    return { version: s.version, settings: buildRelevant(s.all), settingsReadOn: s.readOn };
   }
 
   /** libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2]. */

@@ -22,6 +22,21 @@ interface ValidPathRow {
   ultimate: number | null;
   sigs: string | null;
   ca: string | null;
+  /** Determinate Nix 3.16+ only: the path's provenance record, JSON. */
+  provenance?: string | null;
+}
+
+/** A provenance record as stored; one that is not a JSON object is not taken. */
+function provenanceOf(text: string | null | undefined): { provenance?: Record<string, unknown> } {
+  if (!text) return {};
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === "object" && !Array.isArray(v)
+      ? { provenance: v as Record<string, unknown> }
+      : {};
+  } catch {
+    return {};
+  }
 }
 
 /**
@@ -102,6 +117,7 @@ export class NixDbStore implements NixStore {
       ultimate: row.ultimate === 1,
       signatures: row.sigs ? row.sigs.split(" ").filter((s) => s !== "") : [],
       ...(row.ca ? { ca: row.ca } : {}),
+      ...provenanceOf(row.provenance),
     };
   }
 

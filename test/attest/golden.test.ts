@@ -48,7 +48,11 @@ function goldenKey(): { secret: string; public: string } {
 /** Machine- and time-dependent facts, fixed so the golden files are the same everywhere. */
 const fixedHost: BuildHost = {
   nixInfo: () =>
-    Promise.resolve({ version: "2.8.0", settings: { sandbox: false, substituters: [] } }),
+    Promise.resolve({
+      version: "2.8.0",
+      settings: { sandbox: false, substituters: [] },
+      settingsReadOn: new Date("2026-01-02T03:09:07Z"),
+    }),
   buildLog: () =>
     Promise.resolve({
       uri: "file:///nix/var/log/nix/drvs/golden.drv.bz2",
