@@ -23,6 +23,12 @@ export interface BuildLog {
   finishedOn?: Date;
 }
 
+/** What a probe build saw of the sandbox on this machine (see LocalBuildHost). */
+export interface SandboxProbe {
+  readonly result: "sandboxed" | "not-sandboxed" | "failed";
+  readonly detail: string;
+}
+
 /** Nix's version and settings, and when provenix read them. */
 export interface NixInfo {
   readonly version: string;
@@ -32,6 +38,8 @@ export interface NixInfo {
    * build ran with, so this time is what a reader can weigh them by.
    */
   readonly settingsReadOn?: Date;
+  /** With sandbox = true and sandbox-fallback = true: whether builds here get the sandbox. */
+  readonly sandboxProbe?: SandboxProbe;
 }
 
 /** What the build host tells beyond the store: Nix's version and settings, build logs. */
@@ -170,6 +178,7 @@ export async function gatherBuildFacts(
     settings: nix.settings,
     ...(nix.settingsReadOn ? { settingsReadOn: nix.settingsReadOn } : {}),
     ...(nixProvenance ? { nixProvenance } : {}),
+    ...(nix.sandboxProbe ? { sandboxProbe: nix.sandboxProbe.result } : {}),
     builderId: options.builderId,
     provenixVersion: options.provenixVersion,
     ...(options.installable !== undefined ? { installable: options.installable } : {}),

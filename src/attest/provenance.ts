@@ -58,6 +58,13 @@ export interface NixInternalParameters {
    */
   settingsObserved?: { source: "nix config show"; relation: SettingsRelation };
   /**
+   * `sandbox = true` with `sandbox-fallback = true` does not say the sandbox applied:
+   * where Nix cannot sandbox it builds without one, saying so only in its log. Then a
+   * probe build, when provenix ran, tells: "sandboxed", or "not-sandboxed" (Nix
+   * falls back here), or "failed" (a sandboxed build cannot even start).
+   */
+  sandboxObserved?: { source: "probe build"; result: "sandboxed" | "not-sandboxed" | "failed" };
+  /**
    * Nix's own provenance record of an output (Determinate Nix), kept whole: Nix signs
    * it nowhere, this statement does. `supplied` lists the fields of this statement
    * that were taken from it rather than observed by provenix.
@@ -119,6 +126,8 @@ export interface BuildFacts {
   settings: Record<string, unknown>;
   /** When provenix read the settings (nix config show). */
   settingsReadOn?: Date;
+  /** With sandbox = true and sandbox-fallback = true: what a probe build saw when provenix ran. */
+  sandboxProbe?: "sandboxed" | "not-sandboxed" | "failed";
   /** Nix's own, unsigned provenance record of the first output that has one (Determinate Nix). */
   nixProvenance?: Record<string, unknown>;
   builderId: string;
@@ -191,7 +200,11 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
       name: facts.drvPath,
       digest: { sha256: facts.derivationNarHash },
       mediaType: "application/vnd.nixos.derivation",
-      annotations: { "nix.kind": "derivation" },
+      annotations: {
+        "nix.kind": "derivation",
+        // Its strings are not UTF-8: each byte 0x80-0xFF is carried as U+0080-U+00FF.
+        ...(facts.derivation.encoding === "latin1" ? { "nix.encoding": "latin1" } : {}),
+      },
     },
     ...(facts.flake
       ? [
@@ -267,6 +280,9 @@ export function buildProvenance(facts: BuildFacts): Statement<SlsaProvenance> {
                   relation: relationTo(facts.settingsReadOn, facts.startedOn, facts.finishedOn),
                 },
               }
+            : {}),
+          ...(facts.sandboxProbe
+            ? { sandboxObserved: { source: "probe build", result: facts.sandboxProbe } }
             : {}),
           ...(facts.nixProvenance
             ? {

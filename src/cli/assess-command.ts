@@ -1,6 +1,7 @@
 import { readDaemonState } from "../app/chains.js";
 import { assess, withBuildLevel, type Assessment, type Level } from "../assess/index.js";
-import { gatherAssessFacts, probeSandbox } from "../system/assess-facts.js";
+import { gatherAssessFacts } from "../system/assess-facts.js";
+import { probeSandbox } from "../system/build-host.js";
 import { AttestationStore } from "../store/index.js";
 import type { Command } from "./commands.js";
 import type { Context } from "./context.js";

@@ -37,7 +37,15 @@ export interface Derivation {
   readonly builder: string;
   readonly args: readonly string[];
   readonly env: ReadonlyArray<readonly [string, string]>;
+  /**
+   * How the file's bytes map to these strings (parseDerivationBytes): "utf8" when they
+   * are valid UTF-8, else "latin1", one character U+0000-U+00FF per byte. Either way
+   * unparseDerivationBytes gives the same bytes back. Absent: parsed from a string.
+   */
+  readonly encoding?: DerivationEncoding;
 }
+
+export type DerivationEncoding = "utf8" | "latin1";
 
 // --- parsing ---------------------------------------------------------------
 
@@ -256,6 +264,30 @@ export function outputFields(output: DerivationOutput): [string, string, string]
     case "impure":
       return ["", hashAlgoField(output.method, output.hashAlgo), "impure"];
   }
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Parse a .drv file's bytes. Nix strings are bytes: a .drv may hold latin1 or cp1252
+ * as well as UTF-8. Valid UTF-8 is read as text; anything else byte for byte as
+ * U+0000-U+00FF, so that nothing is replaced and the bytes round-trip exactly.
+ */
+export function parseDerivationBytes(bytes: Uint8Array, what = "derivation"): Derivation {
+  let text: string;
+  let encoding: DerivationEncoding = "utf8";
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+    encoding = "latin1";
+  }
+  return { ...parseDerivation(text, what), encoding };
+}
+
+/** The exact bytes of a derivation parsed by parseDerivationBytes (or from a string: UTF-8). */
+export function unparseDerivationBytes(drv: Derivation): Buffer {
+  return Buffer.from(unparseDerivation(drv), drv.encoding === "latin1" ? "latin1" : "utf8");
 }
 
 export function unparseDerivation(drv: Derivation): string {

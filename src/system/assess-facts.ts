@@ -4,7 +4,6 @@ import { join } from "node:path";
 import type { AssessFacts } from "../assess/index.js";
 import { parseSecretKey } from "../sign/index.js";
 import type { NixSettings } from "./build-host.js";
-import { runNix } from "./exec.js";
 
 /** Members and uids of a group, from /etc/group and /etc/passwd. */
 export function groupMembers(
@@ -56,30 +55,6 @@ export interface FactSources {
   readonly distribution?: string;
   readonly daemonSocket?: string;
   readonly sandboxProbe?: AssessFacts["sandboxProbe"];
-}
-
-/**
- * Build a one-line derivation with this machine's Nix settings as they are and ask it
- * whether it ran sandboxed: in Nix's sandbox the builder is PID 1 of its own PID
- * namespace. This is what `sandbox = true` alone cannot tell: whether Nix fell back.
- * Each probe is a new (tiny) store path, so that Nix builds it rather than reusing one.
- */
-export async function probeSandbox(): Promise<NonNullable<AssessFacts["sandboxProbe"]>> {
-  const salt = `${process.pid}-${Date.now()}`;
-  const expr = `derivation { name = "provenix-sandbox-probe"; system = builtins.currentSystem; builder = "/bin/sh"; salt = "${salt}"; args = [ "-c" "echo $$ > $out" ]; }`;
-  try {
-    const { stdout } = await runNix("nix-build", ["--no-out-link", "-E", expr]);
-    const out = stdout.trim().split("\n").at(-1) ?? "";
-    const pid = readFileSync(out, "utf8").trim();
-    return pid === "1"
-      ? { result: "sandboxed", detail: "the builder was PID 1 of its own namespace" }
-      : { result: "not-sandboxed", detail: `the builder ran as PID ${pid} of the host` };
-  } catch (e) {
-    return {
-      result: "failed",
-      detail: e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e),
-    };
-  }
 }
 
 /** Gather the facts `assess` judges from this machine. */

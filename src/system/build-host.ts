@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { BuildHost, BuildLog, NixInfo } from "../attest/index.js";
+import type { BuildHost, BuildLog, NixInfo, SandboxProbe } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
 import { NixError } from "../nix/index.js";
 
@@ -74,6 +74,30 @@ export function buildRelevant(all: Record<string, unknown>): Record<string, unkn
 }
 
 /**
+ * Build a one-line derivation with this machine's Nix settings as they are and ask it
+ * whether it ran sandboxed: in Nix's sandbox the builder is PID 1 of its own PID
+ * namespace. This is what `sandbox = true` alone cannot tell: whether Nix fell back.
+ * Each probe is a new (tiny) store path, so that Nix builds it rather than reusing one.
+ */
+export async function probeSandbox(): Promise<SandboxProbe> {
+  const salt = `${process.pid}-${Date.now()}`;
+  const expr = `derivation { name = "provenix-sandbox-probe"; system = builtins.currentSystem; builder = "/bin/sh"; salt = "${salt}"; args = [ "-c" "echo $$ > $out" ]; }`;
+  try {
+    const { stdout } = await runNix("nix-build", ["--no-out-link", "-E", expr]);
+    const out = stdout.trim().split("\n").at(-1) ?? "";
+    const pid = readFileSync(out, "utf8").trim();
+    return pid === "1"
+      ? { result: "sandboxed", detail: "the builder was PID 1 of its own namespace" }
+      : { result: "not-sandboxed", detail: `the builder ran as PID ${pid} of the host` };
+  } catch (e) {
+    return {
+      result: "failed",
+      detail: e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e),
+    };
+  }
+}
+
+/**
  * The local machine as a BuildHost: `nix config show` at most once a minute (a
  * daemon's provenance then carries settings read close to each build), logs under
  * NIX_LOG_DIR.
@@ -94,9 +118,29 @@ export class LocalBuildHost implements BuildHost {
     return this.settings;
   }
 
+  /**
+   * With `sandbox = true` and `sandbox-fallback = true`, whether builds here really
+   * get the sandbox (a probe build, once per settings read); otherwise nothing to
+   * find out: off is off, and without the fallback a build that cannot be sandboxed
+   * fails.
+   */
+  private probe?: { settings: Promise<NixSettings>; result: Promise<SandboxProbe> };
+
   async nixInfo(): Promise<NixInfo> {
-    const s = await this.nixSettings();
-    return { version: s.version, settings: buildRelevant(s.all), settingsReadOn: s.readOn };
+    const settings = this.nixSettings();
+    const s = await settings;
+    const on = (v: unknown) => v === true || v === "true" || v === "relaxed";
+    let sandboxProbe: SandboxProbe | undefined;
+    if (on(s.all.sandbox) && on(s.all["sandbox-fallback"])) {
+      if (this.probe?.settings !== settings) this.probe = { settings, result: probeSandbox() };
+      sandboxProbe = await this.probe.result;
+    }
+    return {
+      version: s.version,
+      settings: buildRelevant(s.all),
+      settingsReadOn: s.readOn,
+      ...(sandboxProbe ? { sandboxProbe } : {}),
+    };
   }
 
   /** libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2]. */

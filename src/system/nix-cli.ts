@@ -5,7 +5,7 @@ import {
   NixError,
   outputPath,
   checkDerivationPaths,
-  parseDerivation,
+  parseDerivationBytes,
   parsePathInfoJson,
   type Derivation,
   type NixStore,
@@ -25,7 +25,7 @@ export function readDerivationFile(
   // Synchronous read inside: a .drv is a few KB and a thread-pool round trip costs more.
   return new Promise((resolve) => {
     const bytes = readDrvBytes(drvPath);
-    const drv = parseDerivation(bytes.toString("utf8"), drvPath);
+    const drv = parseDerivationBytes(bytes, drvPath);
     checkDerivationPaths(drvPath, bytes, drv, storeDir);
     resolve(drv);
   });

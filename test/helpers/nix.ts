@@ -23,12 +23,15 @@ export function tempDir(prefix = "provenix-test-"): string {
 let configured = false;
 
 /**
- * The sandbox as the tests' builds get it: on, with what `/bin/sh` builders use
- * bound in (the fixtures need no nixpkgs). Where this machine cannot sandbox, Nix
- * falls back (sandbox-fallback, its default); the L3 test turns the fallback off.
+ * The sandbox as the tests' builds get it: on, with no fallback (a machine that
+ * cannot sandbox fails the tests rather than passing them unsandboxed), and with what
+ * `/bin/sh` builders use bound in (the fixtures need no nixpkgs). With the fallback
+ * on, provenix would also run a probe build at each attestation (see
+ * test/attest/sandbox-observed.test.ts).
  */
 export const TEST_SANDBOX = [
   "sandbox = true",
+  "sandbox-fallback = false",
   "extra-sandbox-paths = /bin /usr /lib /lib64?",
 ] as const;
 
