@@ -15,6 +15,7 @@ const PURE = [
   "repro",
   "policy",
   "oci",
+  "cache",
 ];
 const FORBIDDEN_MODULES =
   /^(node:)?(fs|fs\/promises|child_process|net|http|https|http2|dgram|dns|tls|worker_threads|cluster)$|^better-sqlite3$/;

@@ -8,9 +8,15 @@ provenix() { node bin/provenix.js "$@"; }
 # No network here: do not wait on the default binary cache.
 nixopts=(--option substituters '')
 # SLSA Build L3 wants isolated builds: the sandbox on, no silent fallback, and what
-# /bin/sh builders use bound in (the example needs no nixpkgs).
+# /bin/sh builders use bound in (the example needs no nixpkgs). Merged-/usr symlinks
+# are bound as their targets (/bin=/usr/bin): Nix 2.26 cannot set up a symlink there.
+paths=""
+for p in /bin /usr /lib /lib64; do
+  opt=""; [ "$p" = /lib64 ] && opt="?"
+  if [ -L "$p" ]; then paths="$paths $p=$(readlink -f "$p")$opt"; else paths="$paths $p$opt"; fi
+done
 sandbox=(--option sandbox true --option sandbox-fallback false
-  --option extra-sandbox-paths "/bin /usr /lib /lib64?")
+  --option extra-sandbox-paths "${paths# }")
 echo "== building examples/hello.nix with the sandbox on" >&2
 if nix-build examples/hello.nix "${nixopts[@]}" "${sandbox[@]}" -o result; then
   echo "== built with the sandbox on (or already built)" >&2

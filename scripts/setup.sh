@@ -22,12 +22,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # Real peers for the tests, without their recommends: diffoscope (rebuild diffs), an OCI
-# registry (distribution 2.8) and skopeo as an independent registry client.
+# registry (distribution 2.8) and skopeo as an independent registry client, Apache's
+# htpasswd (bcrypt for the registry), nginx (a binary cache that takes PUT uploads).
 extra=()
 command -v diffoscope >/dev/null 2>&1 || extra+=(diffoscope-minimal)
 command -v docker-registry >/dev/null 2>&1 || extra+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || extra+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || extra+=(apache2-utils)
+command -v nginx >/dev/null 2>&1 || extra+=(nginx)
 if [ ${#extra[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "setup: installing ${extra[*]} with apt-get" >&2

@@ -20,7 +20,7 @@ mirror="${PROVENIX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 packages=(
   nix-bin ca-certificates openssl procps git xz-utils bzip2
   python3 python3-securesystemslib python3-nacl python3-cryptography
-  docker-registry skopeo diffoscope-minimal apache2-utils
+  docker-registry skopeo diffoscope-minimal apache2-utils nginx
 )
 
 # What the root is made of: when this changes, setup brings the root up to date.
@@ -43,6 +43,8 @@ setup() {
   mkdir -p "$root/usr/local/share/ca-certificates"
   cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # Packages' services are not started in the root (no init there).
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod 755 "$root/usr/sbin/policy-rc.d"
   echo "trixie-root: installing ${packages[*]} in the root" >&2
   inside "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${packages[*]} >/dev/null && update-ca-certificates >/dev/null"
   # nixbld users that cannot clash with the host's uids.

@@ -23,6 +23,7 @@ import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
 import { keyCommand } from "./key-command.js";
+import { CACHE_VERIFY_HELP, publishCommand, verifyFrom } from "./cache-command.js";
 import { verifyPolicy, verifyVsaFile } from "./policy-command.js";
 import { pushCommand, REGISTRY_HELP, REGISTRY_OPTIONS, verifyImage } from "./oci-command.js";
 import {
@@ -287,6 +288,8 @@ verifier, resourceUri, PASSED, level):
   --resource-uri URI  require this resourceUri (default file://<store path>)
   --vsa-level N       require SLSA_BUILD_LEVEL_N or higher in verifiedLevels
 
+${CACHE_VERIFY_HELP}
+
 Images in a registry (oci://<registry>/<repository>:<tag> or @sha256:...): the
 provenance attached as an OCI referrer (referrers API, else the sha256-<hex>
 tag) must verify and name the image's manifest digest.
@@ -313,11 +316,23 @@ ${REGISTRY_HELP}`,
     "no-rehash": { type: "boolean" },
     artifact: { type: "string", multiple: true },
     type: { type: "string" },
+    from: { type: "string" },
+    "cache-key": { type: "string", multiple: true },
+    "cache-timeout": { type: "string" },
   },
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to verify");
     if (typeof inv.values.policy === "string" && typeof inv.values.vsa === "string") {
       throw new CliError("USAGE", "--policy verifies and --vsa checks a VSA: use one at a time");
+    }
+    if (typeof inv.values.from === "string") {
+      if (typeof inv.values.policy === "string") {
+        throw new CliError(
+          "USAGE",
+          "--from checks provenance; --policy with --from is not supported yet",
+        );
+      }
+      return verifyFrom(ctx, inv, targets);
     }
     if (typeof inv.values.policy === "string") return verifyPolicy(ctx, inv, targets);
     if (typeof inv.values.vsa === "string") return verifyVsaFile(ctx, inv, targets);
@@ -638,6 +653,7 @@ export const COMMANDS: Record<string, Command> = {
   hook: hookCommand,
   assess: assessCommand,
   push: pushCommand,
+  publish: publishCommand,
   rebuild: rebuildCommand,
   consensus: consensusCommand,
   import: importCommand,

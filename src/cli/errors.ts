@@ -1,6 +1,7 @@
 import { ChainsError } from "../chains/index.js";
 import { CodedError } from "../error.js";
 import { NixError } from "../nix/index.js";
+import { CacheError } from "../cache/index.js";
 import { OciError } from "../oci/index.js";
 import { PolicyError } from "../policy/index.js";
 import { SignError } from "../sign/index.js";
@@ -34,8 +35,9 @@ export const EXIT_CODE_HELP = `Exit codes:
   5   attestation store problem: corrupt, foreign, locked, unwritable, disk full,
       or another daemon already running on it
   6   Nix problem: Nix not installed, or a nix command failed
-  7   registry problem: unreachable, timed out, credentials refused, access
-      denied, server errors after retries, a digest the registry disagrees with
+  7   registry or binary-cache problem: unreachable, timed out, credentials
+      refused, access denied, server errors after retries, a digest the registry
+      disagrees with, an upload the cache refused
   70  internal error: a bug in provenix; please report it`;
 
 /** Map any error to an exit code and one line. Unknown errors are bugs. */
@@ -58,6 +60,7 @@ export function describeError(e: unknown): { exit: number; message: string } {
       case "NOT_BUILT":
       case "NOT_VALID":
       case "NAR_UNSUPPORTED_FILE":
+      case "INVALID_NARINFO":
         return { exit: EXIT.INPUT, message: e.message };
     }
   }
@@ -83,6 +86,9 @@ export function describeError(e: unknown): { exit: number; message: string } {
       case "UNREACHABLE":
         return { exit: EXIT.REGISTRY, message: e.message };
     }
+  }
+  if (e instanceof CacheError) {
+    return { exit: e.code === "BAD_URL" ? EXIT.USAGE : EXIT.REGISTRY, message: e.message };
   }
   if (e instanceof StoreError) return { exit: EXIT.STORE, message: e.message };
   const code = (e as NodeJS.ErrnoException | undefined)?.code;

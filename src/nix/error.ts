@@ -12,7 +12,8 @@ export type NixErrorCode =
   | "NAR_UNSUPPORTED_FILE"
   | "NIX_COMMAND_FAILED"
   | "NIX_NOT_INSTALLED"
-  | "NIX_DB_UNREADABLE";
+  | "NIX_DB_UNREADABLE"
+  | "INVALID_NARINFO";
 
 /** The one error type of the Nix domain; `code` is what callers branch on. */
 export class NixError extends CodedError<NixErrorCode> {}

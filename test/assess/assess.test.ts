@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
 import { Daemon } from "../helpers/daemon.js";
-import { build, run, tempDir, useTestNix, writeNixFile } from "../helpers/nix.js";
+import { build, run, sandboxPaths, tempDir, useTestNix, writeNixFile } from "../helpers/nix.js";
 
 useTestNix();
 
@@ -20,7 +20,7 @@ const HARDENED = [
   "substituters =",
   "sandbox = true",
   "sandbox-fallback = false",
-  "extra-sandbox-paths = /bin /usr /lib /lib64?",
+  `extra-sandbox-paths = ${sandboxPaths()}`,
   "build-users-group = nixbld",
   "require-sigs = true",
   "builders =",

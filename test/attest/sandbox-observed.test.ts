@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { cliHome, provenix } from "../helpers/cli.js";
-import { build, tempDir, useTestNix } from "../helpers/nix.js";
+import { build, sandboxPaths, tempDir, useTestNix } from "../helpers/nix.js";
 
 useTestNix();
 
@@ -41,7 +41,7 @@ function attestWith(nixConf: string[], salt: string) {
 
 test("with the sandbox's fallback on, provenance records what a probe build saw; with it off, or the sandbox off, nothing is claimed", () => {
   const salt = `probe-${Date.now()}`;
-  const sandbox = ["sandbox = true", "extra-sandbox-paths = /bin /usr /lib /lib64?"];
+  const sandbox = ["sandbox = true", `extra-sandbox-paths = ${sandboxPaths()}`];
   const fallback = attestWith([...sandbox, "sandbox-fallback = true"], salt);
   assert.equal(fallback?.settings["sandbox-fallback"], true);
   assert.deepEqual(fallback?.sandboxObserved, { source: "probe build", result: "sandboxed" });

@@ -1,6 +1,6 @@
 // Test helpers that run real Nix. Each test file calls useTestNix() first.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,26 @@ export function tempDir(prefix = "provenix-test-"): string {
 let configured = false;
 
 /**
+ * What `/bin/sh` builders need in the sandbox: /bin, /usr, /lib and /lib64 (if it is
+ * there). Where they are merged-/usr symlinks (Debian 12 and trixie), bound as their
+ * targets (`/bin=/usr/bin`): Nix 2.8 takes the symlink, 2.26 fails to set it up.
+ */
+export function sandboxPaths(): string {
+  return ["/bin", "/usr", "/lib", "/lib64"]
+    .map((p) => {
+      const optional = p === "/lib64" ? "?" : "";
+      try {
+        return lstatSync(p).isSymbolicLink()
+          ? `${p}=${realpathSync(p)}${optional}`
+          : `${p}${optional}`;
+      } catch {
+        return `${p}${optional}`;
+      }
+    })
+    .join(" ");
+}
+
+/**
  * The sandbox as the tests' builds get it: on, with no fallback (a machine that
  * cannot sandbox fails the tests rather than passing them unsandboxed), and with what
  * `/bin/sh` builders use bound in (the fixtures need no nixpkgs). With the fallback
@@ -32,7 +52,7 @@ let configured = false;
 export const TEST_SANDBOX = [
   "sandbox = true",
   "sandbox-fallback = false",
-  "extra-sandbox-paths = /bin /usr /lib /lib64?",
+  `extra-sandbox-paths = ${sandboxPaths()}`,
 ] as const;
 
 /** Point Nix at a test nix.conf (no substituters: no waiting on an unreachable cache). */

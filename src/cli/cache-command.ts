@@ -1,0 +1,161 @@
+import { parsePublicKey, type PublicKey } from "../sign/index.js";
+import { publishPath, verifyFromCache, type PublishResult } from "../app/binary-cache.js";
+import { parseStorePath } from "../nix/index.js";
+import { openBinaryCache } from "../system/binary-cache.js";
+import { classifyTarget } from "../system/targets.js";
+import { needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
+import type { Command, Invocation } from "./commands.js";
+import type { Context } from "./context.js";
+import { CliError, EXIT } from "./errors.js";
+
+/** The cache of --from / --to, with --cache-timeout seconds per request (default 30). */
+function cacheFrom(inv: Invocation, url: string) {
+  const t = inv.values["cache-timeout"];
+  if (t !== undefined && (typeof t !== "string" || !/^[1-9][0-9]*$/.test(t))) {
+    throw new CliError("USAGE", "--cache-timeout takes a number of seconds");
+  }
+  return openBinaryCache(url, { timeoutMs: t === undefined ? 30_000 : Number(t) * 1000 });
+}
+
+/** A store path named on the command line, which need not be in the local store. */
+function storePathArg(ctx: Context, arg: string): string {
+  if (arg.startsWith(ctx.nix.storeDir + "/")) return parseStorePath(arg, ctx.nix.storeDir).path;
+  const t = classifyTarget(arg, ctx.nix.storeDir);
+  if (t.kind === "output") return t.path;
+  if (t.kind === "derivation") return t.drvPath;
+  throw new CliError("INPUT", `'${arg}' is not a store path`);
+}
+
+/** Keys trusted to sign narinfos: --cache-key, and Nix's trusted-public-keys. */
+async function cacheKeys(ctx: Context, inv: Invocation): Promise<PublicKey[]> {
+  const given = strings(inv.values["cache-key"]).map((k) => parsePublicKey(k));
+  return inv.values["no-nix-keys"] === true ? given : [...given, ...(await ctx.nixTrustedKeys())];
+}
+
+export const CACHE_VERIFY_HELP = `From a binary cache (a pre-install check: the paths need not be in the local store):
+  --from URL          file://, http:// or https:// cache: its narinfo, signed by a
+                      trusted cache key (--cache-key, Nix's trusted-public-keys),
+                      gives each path's NAR hash; its attestations (layout v1,
+                      docs/binary-cache.md) must hold trusted provenance for it
+  --closure runtime   also every path the narinfos reference
+  --cache-key KEY     a trusted binary-cache key, name:base64 (repeatable)
+  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`;
+
+/** `verify --from URL <store path>`. */
+export async function verifyFrom(
+  ctx: Context,
+  inv: Invocation,
+  targets: string[],
+): Promise<number> {
+  const cache = cacheFrom(inv, inv.values.from as string);
+  const closure = inv.values.closure !== undefined;
+  if (closure && inv.values.closure !== "runtime") {
+    throw new CliError("USAGE", "--from follows the runtime closure (narinfo References) only");
+  }
+  const trustedKeys = await trustedKeysFrom(ctx, inv);
+  const keys = await cacheKeys(ctx, inv);
+  const builderIds = strings(inv.values["builder-id"]);
+  const all = [];
+  for (const arg of targets) {
+    const root = storePathArg(ctx, arg);
+    const results = await verifyFromCache(cache, root, ctx.nix.storeDir, {
+      trustedKeys,
+      cacheKeys: keys,
+      closure,
+      ...(builderIds.length > 0 ? { builderIds } : {}),
+    });
+    const ok = results.every((r) => r.ok);
+    all.push({
+      root,
+      cache: cache.url,
+      ok,
+      paths: results.map(({ attestations, ...r }) => ({
+        ...r,
+        attestations: attestations.map((a) => ({
+          sha256: a.sha256,
+          ok: a.ok,
+          reason: a.reason,
+          signer: a.signer?.keyid,
+        })),
+      })),
+    });
+    if (!inv.json) {
+      const failed = results.filter((r) => !r.ok);
+      inv.io.out(
+        `${ok ? "PASS" : "FAIL"} ${root} from ${cache.url}: ${results.length - failed.length} of ${results.length} path(s) verified\n`,
+      );
+      for (const r of results) {
+        if (r.ok) {
+          const by = r.attestations.find((a) => a.ok)?.signer?.keyid ?? "?";
+          inv.io.out(
+            `  ok   ${r.path} (narinfo signed by ${r.narinfoKey ?? "?"}, provenance by ${by})\n`,
+          );
+        } else inv.io.out(`  FAIL ${r.path}: ${r.reason ?? "not verified"}\n`);
+      }
+    }
+  }
+  if (inv.json) printJson(inv, all);
+  return all.every((r) => r.ok) ? EXIT.OK : EXIT.VERIFY_FAILED;
+}
+
+export const publishCommand: Command = {
+  summary: "publish the attestations of store paths to the binary cache that serves them",
+  usage: "Usage: provenix publish [options] --to <cache URL> <./result | store path>...",
+  help: `Uploads the attestations kept in the local store (provenance, SBOMs, rebuilds,
+VSAs) for each path that the cache has (its .narinfo), beside the narinfo, in
+layout v1 (docs/binary-cache.md): one file per bundle, by its sha256, then the
+path's index. Nix keeps working on the cache unchanged. Publishing again writes
+nothing new. Caches: file:// (a directory, as 'nix copy --to file://' writes it),
+http:// and https:// (uploads with PUT, as Nix's own http store does).
+
+Options:
+  --to URL            the binary cache
+  --closure           also every path of each target's runtime closure
+  --all               every path in the attestation store that the cache has
+  --cache-timeout S   seconds to wait for each answer of the cache (default 30)
+  --json              print the result per path as JSON
+
+Exit status: 0 when every target's attestations are in the cache (or it had none
+to publish), 1 when a target is not in the cache, 7 when the cache failed.`,
+  options: {
+    to: { type: "string" },
+    closure: { type: "boolean" },
+    all: { type: "boolean" },
+    "cache-timeout": { type: "string" },
+  },
+  async run(ctx, inv) {
+    const to = inv.values.to;
+    if (typeof to !== "string") throw new CliError("USAGE", "publish needs --to <cache URL>");
+    const cache = cacheFrom(inv, to);
+    let paths: string[];
+    if (inv.values.all === true) {
+      if (inv.positionals.length > 0) throw new CliError("USAGE", "--all takes no targets");
+      paths = [...new Set(ctx.store.find({}).flatMap((a) => a.subjects.map((s) => s.name)))]
+        .filter((p) => p.startsWith(ctx.nix.storeDir + "/"))
+        .sort();
+    } else {
+      paths = needTargets(inv, "store path to publish").map((a) => storePathArg(ctx, a));
+      if (inv.values.closure === true) paths = await ctx.nix.closure(paths);
+    }
+    const results: PublishResult[] = [];
+    for (const p of paths) results.push(await publishPath(cache, ctx.store, p));
+    if (inv.json) printJson(inv, { cache: cache.url, paths: results });
+    else {
+      for (const r of results) {
+        const what =
+          r.result === "published"
+            ? `published ${r.bundles} attestation(s)`
+            : r.result === "current"
+              ? "already published"
+              : r.result === "absent"
+                ? "not in the cache: nothing published"
+                : "no attestations to publish";
+        if (inv.values.all !== true || r.result === "published") inv.io.out(`${r.path}: ${what}\n`);
+      }
+      const n = results.reduce((s, r) => s + r.bundles, 0);
+      inv.io.out(`${n} attestation(s) published to ${cache.url}\n`);
+    }
+    const missing = inv.values.all === true ? [] : results.filter((r) => r.result === "absent");
+    return missing.length === 0 ? EXIT.OK : EXIT.VERIFY_FAILED;
+  },
+};

@@ -1,0 +1,109 @@
+// A Nix binary cache as provenix talks to it: file:// directories (as `nix copy --to
+// file://` writes them) and HTTP(S) caches (GET; PUT for uploads, as Nix's own http
+// store does, e.g. nginx with WebDAV). Only the files of the attestation layout
+// (src/cache) and narinfos are read or written; NARs are never touched.
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { CacheError } from "../cache/index.js";
+
+export interface BinaryCache {
+  /** The cache's URL as given, without a trailing slash. */
+  readonly url: string;
+  /** A file of the cache, or undefined when it has none (404, no such file). */
+  get(path: string): Promise<Buffer | undefined>;
+  /** Write a file, whole: a reader sees the old bytes or the new, never half. */
+  put(path: string, bytes: Buffer, contentType: string): Promise<void>;
+}
+
+const MAX_BYTES = 64 << 20;
+
+export function openBinaryCache(url: string, o: { timeoutMs?: number } = {}): BinaryCache {
+  const base = url.replace(/\/+$/, "");
+  if (base.startsWith("file://")) return fileCache(base);
+  if (/^https?:\/\//.test(base)) return httpCache(base, o.timeoutMs ?? 30_000);
+  throw new CacheError("BAD_URL", `'${url}' is not a file://, http:// or https:// binary cache`);
+}
+
+function fileCache(url: string): BinaryCache {
+  const root = decodeURIComponent(new URL(url).pathname);
+  const inside = (path: string) => {
+    if (path.split("/").includes("..")) throw new CacheError("BAD_URL", `bad cache path ${path}`);
+    return join(root, path);
+  };
+  return {
+    url,
+    async get(path) {
+      try {
+        return await readFile(inside(path));
+      } catch (cause) {
+        const code = (cause as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") return undefined;
+        throw new CacheError("SERVER", `cannot read ${url}/${path}: ${code ?? String(cause)}`, {
+          cause,
+        });
+      }
+    },
+    async put(path, bytes) {
+      const file = inside(path);
+      const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(tmp, bytes, { mode: 0o644 });
+        await rename(tmp, file);
+      } catch (cause) {
+        await rm(tmp, { force: true });
+        const code = (cause as NodeJS.ErrnoException).code;
+        throw new CacheError(
+          "WRITE_FAILED",
+          `cannot write ${url}/${path}: ${code ?? String(cause)}`,
+          { cause },
+        );
+      }
+    },
+  };
+}
+
+function httpCache(url: string, timeoutMs: number): BinaryCache {
+  const request = async (method: "GET" | "PUT", path: string, body?: Buffer, type?: string) => {
+    const target = `${url}/${path}`;
+    try {
+      return await fetch(target, {
+        method,
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(body ? { body, headers: { "content-type": type ?? "application/octet-stream" } } : {}),
+      });
+    } catch (cause) {
+      const e = cause as Error & { cause?: { code?: string } };
+      const why =
+        e.name === "TimeoutError"
+          ? `no answer within ${timeoutMs / 1000} s`
+          : (e.cause?.code ?? e.message);
+      throw new CacheError("UNREACHABLE", `${method} ${target}: ${why}`, { cause });
+    }
+  };
+  return {
+    url,
+    async get(path) {
+      const r = await request("GET", path);
+      if (r.status === 404 || r.status === 410) {
+        await r.body?.cancel();
+        return undefined;
+      }
+      if (!r.ok) {
+        await r.body?.cancel();
+        throw new CacheError("SERVER", `GET ${url}/${path}: HTTP ${r.status}`);
+      }
+      const bytes = Buffer.from(await r.arrayBuffer());
+      if (bytes.length > MAX_BYTES) {
+        throw new CacheError("MALFORMED", `${url}/${path} is larger than ${MAX_BYTES} bytes`);
+      }
+      return bytes;
+    },
+    async put(path, bytes, contentType) {
+      const r = await request("PUT", path, bytes, contentType);
+      await r.body?.cancel();
+      if (!r.ok) throw new CacheError("WRITE_FAILED", `PUT ${url}/${path}: HTTP ${r.status}`);
+    },
+  };
+}

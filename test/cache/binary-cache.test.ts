@@ -1,0 +1,281 @@
+// Provenance in Nix binary caches, with real components: Nix writes the cache
+// (`nix copy --to file://` with a signing key), nginx serves it with WebDAV PUT for
+// provenix publish, Python's http.server serves it read-only, Nix substitutes from it
+// into a fresh store, and provenix verifies closures from the cache alone.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import test from "node:test";
+import { cliHome, isOneLineError, provenix, provenixAsync } from "../helpers/cli.js";
+import { nginxCache, staticCache } from "../helpers/http-cache.js";
+import { BUILDS, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { FaultProxy } from "../helpers/registry.js";
+
+useTestNix();
+const SALT = `cache-${process.pid}-${Date.now()}`;
+
+interface Verified {
+  root: string;
+  ok: boolean;
+  paths: { path: string; ok: boolean; reason?: string; narinfoKey?: string }[];
+}
+
+/** A builder: its provenix home, a cache signing key, and the app fixture built and attested. */
+function builder(salt: string) {
+  const env = cliHome();
+  assert.equal(provenix(["keygen"], env).code, 0);
+  const dir = tempDir();
+  run("nix-store", [
+    "--generate-binary-cache-key",
+    "cache-test-1",
+    join(dir, "cache.sk"),
+    join(dir, "cache.pk"),
+  ]);
+  const app = run("nix-build", [
+    BUILDS,
+    "-A",
+    "app",
+    "--argstr",
+    "salt",
+    salt,
+    "--no-out-link",
+  ]).trim();
+  const closure = run("nix-store", ["--query", "--requisites", app]).trim().split("\n");
+  const a = provenix(["attest", ...closure], env);
+  assert.equal(a.code, 0, a.stderr);
+  return {
+    env,
+    app,
+    closure,
+    secretKey: join(dir, "cache.sk"),
+    cacheKey: readFileSync(join(dir, "cache.pk"), "utf8").trim(),
+  };
+}
+
+function nixCopyTo(cacheDir: string, secretKey: string, ...paths: string[]) {
+  run("nix", [
+    "--extra-experimental-features",
+    "nix-command",
+    "copy",
+    "--to",
+    `file://${cacheDir}?secret-key=${secretKey}`,
+    ...paths,
+  ]);
+}
+
+/** A verifier elsewhere: trusts the builder's provenix key and the cache key, nothing else. */
+function consumer(b: ReturnType<typeof builder>): string[] {
+  const pub = readFileSync(join(b.env.XDG_CONFIG_HOME ?? "", "provenix", "signing.pub"), "utf8");
+  return ["--no-nix-keys", "--trusted-key", pub.trim(), "--cache-key", b.cacheKey];
+}
+
+test("publish to an nginx cache by PUT; verify the closure from it over HTTP before it is installed; Nix copies and substitutes from the cache unchanged", async (t) => {
+  const b = builder(`${SALT}-a`);
+  const cacheDir = tempDir("provenix-cache-");
+  nixCopyTo(cacheDir, b.secretKey, b.app);
+  const nginx = await nginxCache(t, cacheDir);
+
+  const first = await provenixAsync(
+    ["publish", "--json", "--closure", "--to", nginx.url, b.app],
+    b.env,
+  );
+  assert.equal(first.code, 0, first.stderr);
+  const pub = JSON.parse(first.stdout) as { paths: { path: string; result: string }[] };
+  assert.deepEqual(
+    pub.paths.map((p) => p.result),
+    b.closure.map(() => "published"),
+  );
+  const files = readdirSync(cacheDir).filter((f) => f.endsWith(".attestations"));
+  assert.equal(files.length, b.closure.length);
+  const index = join(cacheDir, files[0] as string);
+  const before = statSync(index).mtimeMs;
+  const again = await provenixAsync(
+    ["publish", "--json", "--closure", "--to", nginx.url, b.app],
+    b.env,
+  );
+  assert.deepEqual(
+    (JSON.parse(again.stdout) as { paths: { result: string }[] }).paths.map((p) => p.result),
+    b.closure.map(() => "current"),
+    "publishing again writes nothing",
+  );
+  assert.equal(statSync(index).mtimeMs, before);
+
+  // The verifier's store need not have the closure: everything comes from the cache.
+  const v = await provenixAsync(
+    ["verify", "--json", "--from", nginx.url, "--closure", ...consumer(b), b.app],
+    cliHome(),
+  );
+  assert.equal(v.code, 0, v.stdout);
+  const [res] = JSON.parse(v.stdout) as Verified[];
+  assert.deepEqual(
+    res?.paths.map((p) => [p.path, p.ok, p.narinfoKey]).sort(),
+    b.closure.map((p) => [p, true, "cache-test-1"]).sort(),
+  );
+
+  // Nix itself: the cache still verifies, and a fresh store substitutes from it with signatures required.
+  const fresh = tempDir("provenix-fresh-store-");
+  const sub = spawnSync(
+    "nix-store",
+    [
+      "--store",
+      fresh,
+      "--realise",
+      b.app,
+      "--option",
+      "substituters",
+      nginx.url,
+      "--option",
+      "trusted-public-keys",
+      b.cacheKey,
+      "--option",
+      "require-sigs",
+      "true",
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(sub.status, 0, sub.stderr);
+  assert.ok(
+    statSync(join(fresh, b.app.slice(1))).isDirectory(),
+    "substituted into the fresh store",
+  );
+  const nixVerify = spawnSync(
+    "nix",
+    [
+      "--extra-experimental-features",
+      "nix-command",
+      "store",
+      "verify",
+      "--store",
+      `file://${cacheDir}`,
+      "--trusted-public-keys",
+      b.cacheKey,
+      "-r",
+      b.app,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(nixVerify.status, 0, nixVerify.stderr);
+});
+
+test("verify --from a read-only cache: a missing attestation, a tampered narinfo, a tampered bundle, a bundle about another path, a path not in the cache; 500 and a hang are one-line errors", async (t) => {
+  const b = builder(`${SALT}-b`);
+  const cacheDir = tempDir("provenix-cache-");
+  nixCopyTo(cacheDir, b.secretKey, b.app);
+  assert.equal(
+    provenix(["publish", "--closure", "--to", `file://${cacheDir}`, b.app], b.env).code,
+    0,
+  );
+  const [libB] = b.closure.filter((p) => p !== b.app);
+  const hash = (p: string) => p.slice("/nix/store/".length, "/nix/store/".length + 32);
+  const http = await staticCache(t, cacheDir);
+  const ok = await provenixAsync(
+    ["verify", "--from", http.url, "--closure", ...consumer(b), b.app],
+    cliHome(),
+  );
+  assert.equal(ok.code, 0, ok.stdout);
+  assert.match(ok.stdout, /^PASS .* 2 of 2 path\(s\) verified/);
+
+  /** A copy of the cache with one change, served read-only. */
+  const variant = async (change: (dir: string) => void) => {
+    const dir = tempDir("provenix-cache-variant-");
+    cpSync(cacheDir, dir, { recursive: true });
+    change(dir);
+    const s = await staticCache(t, dir);
+    const r = await provenixAsync(
+      ["verify", "--json", "--from", s.url, "--closure", ...consumer(b), b.app],
+      cliHome(),
+    );
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    return (JSON.parse(r.stdout) as Verified[])[0]?.paths ?? [];
+  };
+  const reasonOf = (paths: Verified["paths"], p: string) =>
+    paths.find((x) => x.path === p)?.reason ?? "";
+
+  const missing = await variant((d) => writeFileSync(join(d, `${hash(libB!)}.attestations`), "{}"));
+  assert.match(reasonOf(missing, libB!), /is not layout version 1/);
+  const gone = await variant((d) => {
+    for (const f of readdirSync(d))
+      if (f === `${hash(libB!)}.attestations`) writeFileSync(join(d, f), "");
+  });
+  assert.match(reasonOf(gone, libB!), /not JSON/);
+  const noIndex = await variant((d) => spawnSync("rm", [join(d, `${hash(libB!)}.attestations`)]));
+  assert.match(reasonOf(noIndex, libB!), /no attestations for .* in http/);
+  assert.equal(noIndex.find((p) => p.path === b.app)?.ok, true, "the rest still verifies");
+
+  const narinfo = await variant((d) => {
+    const f = join(d, `${hash(b.app)}.narinfo`);
+    const text = readFileSync(f, "utf8").replace(
+      /NarSize: (\d+)/,
+      (_, n: string) => `NarSize: ${Number(n) + 1}`,
+    );
+    writeFileSync(f, text);
+  });
+  assert.match(
+    reasonOf(narinfo, b.app),
+    /the narinfo of .* has no signature by a trusted cache key/,
+  );
+
+  const bundle = await variant((d) => {
+    const sub = join(d, "attestations", hash(b.app));
+    const [file] = readdirSync(sub);
+    const json = JSON.parse(readFileSync(join(sub, file!), "utf8")) as {
+      dsseEnvelope: { payload: string };
+    };
+    const st = JSON.parse(Buffer.from(json.dsseEnvelope.payload, "base64").toString()) as {
+      predicate: { runDetails: { builder: { id: string } } };
+    };
+    st.predicate.runDetails.builder.id = "https://attacker.example/";
+    json.dsseEnvelope.payload = Buffer.from(JSON.stringify(st)).toString("base64");
+    writeFileSync(join(sub, file!), JSON.stringify(json));
+  });
+  assert.match(reasonOf(bundle, b.app), /does not have the sha256 its name says/);
+
+  const swapped = await variant((d) => {
+    // libB's index and bundles, filed under the app: signed, but about another path.
+    const idx = JSON.parse(readFileSync(join(d, `${hash(libB!)}.attestations`), "utf8")) as {
+      storePath: string;
+      attestations: { file: string }[];
+    };
+    for (const e of idx.attestations) {
+      const to = e.file.replace(hash(libB!), hash(b.app));
+      cpSync(join(d, e.file), join(d, to));
+      e.file = to;
+    }
+    idx.storePath = b.app;
+    writeFileSync(join(d, `${hash(b.app)}.attestations`), JSON.stringify(idx));
+  });
+  assert.match(reasonOf(swapped, b.app), /attestation has no subject named/);
+
+  const absent = await provenixAsync(
+    ["verify", "--from", http.url, ...consumer(b), b.app.replace(hash(b.app), "0".repeat(32))],
+    cliHome(),
+  );
+  assert.equal(absent.code, 1);
+  assert.match(absent.stdout, /is not in http:\/\/127\.0\.0\.1:\d+ \(no 0{32}\.narinfo\)/);
+
+  for (const [fault, reason] of [
+    [{ kind: "status", status: 500 }, /HTTP 500/],
+    [{ kind: "hang" }, /no answer within 2 s/],
+  ] as const) {
+    const proxy = await FaultProxy.start(t, http.url.replace("http://", ""), () => fault);
+    const r = await provenixAsync(
+      ["verify", "--from", `http://${proxy.host}`, "--cache-timeout", "2", ...consumer(b), b.app],
+      cliHome(),
+    );
+    assert.equal(r.code, 7, r.stdout + r.stderr);
+    assert.ok(isOneLineError(r), r.stderr);
+    assert.match(r.stderr, reason);
+  }
+
+  // A read-only cache refuses the upload: a one-line error, exit 7, nothing reported
+  // published. (A second builder, so that there is something new to upload.)
+  const other = cliHome();
+  assert.equal(provenix(["keygen"], other).code, 0);
+  assert.equal(provenix(["attest", b.app], other).code, 0);
+  const refused = await provenixAsync(["publish", "--to", http.url, b.app], other);
+  assert.equal(refused.code, 7, refused.stdout + refused.stderr);
+  assert.ok(isOneLineError(refused), refused.stderr);
+  assert.match(refused.stderr, /PUT .*: HTTP 501/);
+  assert.doesNotMatch(refused.stdout, /published/);
+});
