@@ -8,15 +8,16 @@ provenix() { node bin/provenix.js "$@"; }
 # No network here: do not wait on the default binary cache.
 nixopts=(--option substituters '')
 # SLSA Build L3 wants isolated builds: the sandbox on, no silent fallback, and what
-# /bin/sh builders use bound in (the example needs no nixpkgs). Merged-/usr symlinks
-# are bound as their targets (/bin=/usr/bin): Nix 2.26 cannot set up a symlink there.
-paths=""
-for p in /bin /usr /lib /lib64; do
-  opt=""; [ "$p" = /lib64 ] && opt="?"
-  if [ -L "$p" ]; then paths="$paths $p=$(readlink -f "$p")$opt"; else paths="$paths $p$opt"; fi
-done
+# /bin/sh builders use bound in (the example needs no nixpkgs). Where /bin and /lib
+# are merged-/usr symlinks, /lib is bound as its target (Nix 2.26 cannot set up a
+# symlink there) and of /bin only /bin/sh: never /bin=/usr/bin, through which Nix
+# would write its own /bin/sh binding over the host's.
+paths="/usr"
+if [ -L /bin ]; then paths="$paths /bin/sh=$(readlink -f /bin/sh)"; else paths="$paths /bin"; fi
+if [ -L /lib ]; then paths="$paths /lib=$(readlink -f /lib)"; else paths="$paths /lib"; fi
+if [ -L /lib64 ]; then paths="$paths /lib64=$(readlink -f /lib64)?"; else paths="$paths /lib64?"; fi
 sandbox=(--option sandbox true --option sandbox-fallback false
-  --option extra-sandbox-paths "${paths# }")
+  --option extra-sandbox-paths "$paths")
 echo "== building examples/hello.nix with the sandbox on" >&2
 if nix-build examples/hello.nix "${nixopts[@]}" "${sandbox[@]}" -o result; then
   echo "== built with the sandbox on (or already built)" >&2

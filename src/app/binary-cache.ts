@@ -141,88 +141,127 @@ export async function verifyFromCache(
   );
 }
 
+/** What a cache holds for a path: its signed narinfo, and the bundles its index names. */
+type CachedPath =
+  | {
+      ok: false;
+      reason: string;
+      narHash?: string;
+      narinfoKey?: string;
+      references: readonly string[];
+    }
+  | {
+      ok: true;
+      narHash: string;
+      narinfoKey: string;
+      references: readonly string[];
+      /** Each index entry, with its bytes when they are there and match its name. */
+      bundles: readonly (IndexEntry & { bundle?: Buffer; problem?: string })[];
+    };
+
+/** Read a path's narinfo (signature checked) and attestations from a cache. */
+async function readCachedPath(
+  cache: BinaryCache,
+  path: string,
+  storeDir: string,
+  cacheKeys: readonly PublicKey[],
+): Promise<CachedPath> {
+  const none: readonly string[] = [];
+  const bytes = await cache.get(narinfoFile(path));
+  if (!bytes) {
+    return {
+      ok: false,
+      reason: `${path} is not in ${cache.url} (no ${narinfoFile(path)})`,
+      references: none,
+    };
+  }
+  let info: NarInfo;
+  try {
+    info = parseNarInfo(bytes.toString("utf8"), storeDir, `${cache.url}/${narinfoFile(path)}`);
+  } catch (e) {
+    if (e instanceof NixError) return { ok: false, reason: e.message, references: none };
+    throw e;
+  }
+  if (info.storePath !== path) {
+    return {
+      ok: false,
+      reason: `${cache.url}/${narinfoFile(path)} is about ${info.storePath}, not ${path}`,
+      references: none,
+    };
+  }
+  const key = narinfoSigner(info, cacheKeys);
+  if (!key) {
+    return {
+      ok: false,
+      reason: `the narinfo of ${path} has no signature by a trusted cache key (${info.sigs.length} signature(s))`,
+      references: none,
+    };
+  }
+  const base = { narHash: info.narHash, narinfoKey: key };
+  const references = info.references.filter((r) => r !== path);
+  const index = await cache.get(indexFile(path));
+  if (!index) {
+    return {
+      ok: false,
+      reason: `no attestations for ${path} in ${cache.url}`,
+      ...base,
+      references,
+    };
+  }
+  let entries: readonly IndexEntry[];
+  try {
+    entries = parseIndex(index, path).attestations;
+  } catch (e) {
+    if (e instanceof CacheError) return { ok: false, reason: e.message, ...base, references };
+    throw e;
+  }
+  const bundles = [];
+  for (const e of entries) {
+    const bundle = await cache.get(e.file);
+    if (!bundle) bundles.push({ ...e, problem: `${e.file} is missing from the cache` });
+    else if (sha256(bundle) !== e.sha256) {
+      bundles.push({ ...e, problem: `${e.file} does not have the sha256 its name says` });
+    } else bundles.push({ ...e, bundle });
+  }
+  return { ok: true, ...base, references, bundles };
+}
+
 async function verifyOne(
   cache: BinaryCache,
   path: string,
   storeDir: string,
   o: CacheVerifyOptions,
 ): Promise<{ result: CachedPathVerification; references: readonly string[] }> {
-  const fail = (reason: string, extra: Partial<CachedPathVerification> = {}) => ({
-    result: { path, ok: false, reason, attestations: [], ...extra },
-    references: [] as string[],
-  });
-  const bytes = await cache.get(narinfoFile(path));
-  if (!bytes) return fail(`${path} is not in ${cache.url} (no ${narinfoFile(path)})`);
-  let info: NarInfo;
-  try {
-    info = parseNarInfo(bytes.toString("utf8"), storeDir, `${cache.url}/${narinfoFile(path)}`);
-  } catch (e) {
-    if (e instanceof NixError) return fail(e.message);
-    throw e;
-  }
-  if (info.storePath !== path) {
-    return fail(`${cache.url}/${narinfoFile(path)} is about ${info.storePath}, not ${path}`);
-  }
-  const key = narinfoSigner(info, o.cacheKeys);
-  if (!key) {
-    return fail(
-      `the narinfo of ${path} has no signature by a trusted cache key (${info.sigs.length} signature(s))`,
-    );
-  }
-  const base = { narHash: info.narHash, narinfoKey: key };
-  const references = info.references.filter((r) => r !== path);
-  const indexBytes_ = await cache.get(indexFile(path));
-  if (!indexBytes_) {
-    return {
-      result: {
-        path,
-        ok: false,
-        reason: `no attestations for ${path} in ${cache.url}`,
-        ...base,
-        attestations: [],
-      },
-      references,
+  const c = await readCachedPath(cache, path, storeDir, o.cacheKeys);
+  const { references } = c;
+  if (!c.ok) {
+    const result: CachedPathVerification = {
+      path,
+      ok: false,
+      reason: c.reason,
+      ...(c.narHash !== undefined ? { narHash: c.narHash } : {}),
+      ...(c.narinfoKey !== undefined ? { narinfoKey: c.narinfoKey } : {}),
+      attestations: [],
     };
-  }
-  let entries: readonly IndexEntry[];
-  try {
-    entries = parseIndex(indexBytes_, path).attestations;
-  } catch (e) {
-    if (e instanceof CacheError) return { ...fail(e.message, base), references };
-    throw e;
+    return { result, references };
   }
   const checks: (AttestationVerification & { sha256: string })[] = [];
-  for (const e of entries.filter((x) => x.predicateType === SLSA_PROVENANCE_V1)) {
-    const bundle = await cache.get(e.file);
-    if (!bundle) {
-      checks.push({
-        sha256: e.sha256,
-        ok: false,
-        checks: [],
-        reason: `${e.file} is missing from the cache`,
-      });
-      continue;
-    }
-    if (sha256(bundle) !== e.sha256) {
-      checks.push({
-        sha256: e.sha256,
-        ok: false,
-        checks: [],
-        reason: `${e.file} does not have the sha256 its name says`,
-      });
+  for (const e of c.bundles.filter((x) => x.predicateType === SLSA_PROVENANCE_V1)) {
+    if (!e.bundle) {
+      checks.push({ sha256: e.sha256, ok: false, checks: [], reason: e.problem ?? "missing" });
       continue;
     }
     checks.push({
       sha256: e.sha256,
-      ...verifyAttestation(bundle, {
+      ...verifyAttestation(e.bundle, {
         trustedKeys: o.trustedKeys,
         predicateType: SLSA_PROVENANCE_V1,
-        subject: { name: path, sha256: info.narHash },
+        subject: { name: path, sha256: c.narHash },
         ...(o.builderIds && o.builderIds.length > 0 ? { builderIds: o.builderIds } : {}),
       }),
     });
   }
-  const good = checks.find((c) => c.ok);
+  const good = checks.find((x) => x.ok);
   const reason = good
     ? undefined
     : checks.length === 0
@@ -233,9 +272,63 @@ async function verifyOne(
       path,
       ok: good !== undefined,
       ...(reason ? { reason } : {}),
-      ...base,
+      narHash: c.narHash,
+      narinfoKey: c.narinfoKey,
       attestations: checks,
     },
     references,
+  };
+}
+
+export interface ImportedFromCache {
+  readonly path: string;
+  readonly ok: boolean;
+  readonly reason?: string;
+  /** Per bundle: kept (new or already there), or refused with the reason. */
+  readonly bundles: readonly {
+    sha256: string;
+    predicateType: string;
+    kept?: { id: number; inserted: boolean };
+    reason?: string;
+  }[];
+}
+
+/**
+ * Keep a path's attestations from a cache in the local store (every kind: provenance,
+ * SBOMs, rebuilds, VSAs), each only when its signature is trusted and its subject is
+ * the path with the NAR hash of the cache's signed narinfo.
+ */
+export async function importFromCache(
+  cache: BinaryCache,
+  path: string,
+  storeDir: string,
+  o: { trustedKeys: readonly PublicKey[]; cacheKeys: readonly PublicKey[] },
+  keep: (
+    bundle: Buffer,
+  ) => { ok: true; id: number; inserted: boolean } | { ok: false; reason: string },
+): Promise<ImportedFromCache> {
+  const c = await readCachedPath(cache, path, storeDir, o.cacheKeys);
+  if (!c.ok) return { path, ok: false, reason: c.reason, bundles: [] };
+  const bundles = c.bundles.map((e): ImportedFromCache["bundles"][number] => {
+    const entry = { sha256: e.sha256, predicateType: e.predicateType };
+    if (!e.bundle) return { ...entry, reason: e.problem ?? "missing" };
+    const v = verifyAttestation(e.bundle, {
+      trustedKeys: o.trustedKeys,
+      subject: { name: path, sha256: c.narHash },
+    });
+    if (!v.ok) return { ...entry, reason: v.reason ?? "not verified" };
+    const k = keep(e.bundle);
+    return k.ok
+      ? { ...entry, kept: { id: k.id, inserted: k.inserted } }
+      : { ...entry, reason: k.reason };
+  });
+  const kept = bundles.filter((b) => b.kept).length;
+  return {
+    path,
+    ok: kept > 0,
+    ...(kept === 0
+      ? { reason: bundles[0]?.reason ?? `no attestations for ${path} in ${cache.url}` }
+      : {}),
+    bundles,
   };
 }

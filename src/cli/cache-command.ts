@@ -1,5 +1,11 @@
 import { parsePublicKey, type PublicKey } from "../sign/index.js";
-import { publishPath, verifyFromCache, type PublishResult } from "../app/binary-cache.js";
+import {
+  importFromCache,
+  publishPath,
+  verifyFromCache,
+  type PublishResult,
+} from "../app/binary-cache.js";
+import { importBundle } from "../app/consensus.js";
 import { parseStorePath } from "../nix/index.js";
 import { openBinaryCache } from "../system/binary-cache.js";
 import { classifyTarget } from "../system/targets.js";
@@ -159,3 +165,45 @@ to publish), 1 when a target is not in the cache, 7 when the cache failed.`,
     return missing.length === 0 ? EXIT.OK : EXIT.VERIFY_FAILED;
   },
 };
+
+export const CACHE_IMPORT_HELP = `From a binary cache:
+  --from URL          keep the attestations the cache holds for each store path
+                      (every kind), each only when its signature is trusted and
+                      its subject is the path with the NAR hash of the cache's
+                      narinfo, signed by a trusted cache key
+  --cache-key KEY     a trusted binary-cache key, name:base64 (repeatable)
+  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`;
+
+/** `import --from URL <store path>...`. */
+export async function importFrom(
+  ctx: Context,
+  inv: Invocation,
+  targets: string[],
+): Promise<number> {
+  const cache = cacheFrom(inv, inv.values.from as string);
+  const trustedKeys = await trustedKeysFrom(ctx, inv);
+  const keys = await cacheKeys(ctx, inv);
+  const results = [];
+  for (const arg of targets) {
+    const path = storePathArg(ctx, arg);
+    results.push(
+      await importFromCache(cache, path, ctx.nix.storeDir, { trustedKeys, cacheKeys: keys }, (b) =>
+        importBundle(ctx.store, b, trustedKeys),
+      ),
+    );
+  }
+  if (inv.json) printJson(inv, { cache: cache.url, paths: results });
+  else {
+    for (const r of results) {
+      for (const b of r.bundles) {
+        inv.io.out(
+          b.kept
+            ? `${b.kept.inserted ? "imported" : "already stored"} ${b.predicateType} of ${r.path} as #${b.kept.id}\n`
+            : `refused ${b.predicateType} of ${r.path} (${b.sha256.slice(0, 12)}): ${b.reason ?? ""}\n`,
+        );
+      }
+      if (!r.ok) inv.io.out(`FAIL ${r.path}: ${r.reason ?? "nothing imported"}\n`);
+    }
+  }
+  return results.every((r) => r.ok) ? EXIT.OK : EXIT.VERIFY_FAILED;
+}

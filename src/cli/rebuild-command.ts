@@ -26,6 +26,7 @@ import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { attachedBundles, REGISTRY_HELP, REGISTRY_OPTIONS } from "./oci-command.js";
+import { CACHE_IMPORT_HELP, importFrom } from "./cache-command.js";
 
 const DIFFOSCOPE_TIMEOUT_S = 300;
 
@@ -321,7 +322,8 @@ async function imageBundles(inv: Invocation, arg: string): Promise<ClaimSource[]
 
 const importCommand: Command = {
   summary: "keep other builders' signed attestations in the local store",
-  usage: "Usage: provenix import [options] <bundle.json | directory>...",
+  usage:
+    "Usage: provenix import [options] <bundle.json | directory>... | --from <cache URL> <store path>...",
   help: `Verifies each bundle's signature with the trusted keys (before reading its
 payload) and keeps the exact bytes in the attestation store, where verify
 --require-reproduced-by and consensus find them. A bundle that does not verify
@@ -331,9 +333,20 @@ Options:
 ${TRUST_HELP}
   --json              print the results as JSON
 
-Exit status: 0 when every bundle was imported, 1 when one was refused.`,
-  options: { ...TRUST_OPTIONS },
+${CACHE_IMPORT_HELP}
+
+Exit status: 0 when every bundle was imported (with --from: something was kept for
+every path), 1 when one was refused.`,
+  options: {
+    ...TRUST_OPTIONS,
+    from: { type: "string" },
+    "cache-key": { type: "string", multiple: true },
+    "cache-timeout": { type: "string" },
+  },
   async run(ctx, inv) {
+    if (typeof inv.values.from === "string") {
+      return importFrom(ctx, inv, needTargets(inv, "store path to import for"));
+    }
     const sources = bundleSources(needTargets(inv, "bundle to import"));
     const trustedKeys = await trustedKeysFrom(ctx, inv);
     const results = sources.map((s) => ({

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import test from "node:test";
 import { cliHome, isOneLineError, provenix, provenixAsync } from "../helpers/cli.js";
 import { nginxCache, staticCache } from "../helpers/http-cache.js";
-import { BUILDS, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { build, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { FaultProxy } from "../helpers/registry.js";
 
 useTestNix();
@@ -32,15 +32,7 @@ function builder(salt: string) {
     join(dir, "cache.sk"),
     join(dir, "cache.pk"),
   ]);
-  const app = run("nix-build", [
-    BUILDS,
-    "-A",
-    "app",
-    "--argstr",
-    "salt",
-    salt,
-    "--no-out-link",
-  ]).trim();
+  const [app = ""] = build("app", salt);
   const closure = run("nix-store", ["--query", "--requisites", app]).trim().split("\n");
   const a = provenix(["attest", ...closure], env);
   assert.equal(a.code, 0, a.stderr);
@@ -112,6 +104,25 @@ test("publish to an nginx cache by PUT; verify the closure from it over HTTP bef
     res?.paths.map((p) => [p.path, p.ok, p.narinfoKey]).sort(),
     b.closure.map((p) => [p, true, "cache-test-1"]).sort(),
   );
+
+  // Kept locally from the cache: later verify (and consensus) see them.
+  const here = cliHome();
+  const imported = await provenixAsync(
+    ["import", "--json", "--from", nginx.url, ...consumer(b), b.app],
+    here,
+  );
+  assert.equal(imported.code, 0, imported.stdout + imported.stderr);
+  const kept = JSON.parse(imported.stdout) as {
+    paths: { bundles: { predicateType: string; kept?: { inserted: boolean } }[] }[];
+  };
+  assert.deepEqual(
+    kept.paths[0]?.bundles.map((x) => [x.predicateType, x.kept?.inserted]),
+    [["https://slsa.dev/provenance/v1", true]],
+  );
+  const local = provenix(["verify", "--json", ...consumer(b).slice(0, 3), b.app], here);
+  assert.equal(local.code, 0, local.stdout);
+  const twice = await provenixAsync(["import", "--from", nginx.url, ...consumer(b), b.app], here);
+  assert.match(twice.stdout, /already stored/);
 
   // Nix itself: the cache still verifies, and a fresh store substitutes from it with signatures required.
   const fresh = tempDir("provenix-fresh-store-");

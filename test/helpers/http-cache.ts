@@ -3,30 +3,30 @@
 // Python's http.server (a read-only cache of a directory).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tempDir } from "./nix.js";
-import { freePort } from "./registry.js";
+import { freePort, listening } from "./registry.js";
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.on("connect", () => {
-      s.end();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
-}
-
-async function started(child: ChildProcess, port: number, what: string, stderr: () => string) {
+/** Start a server process, stopped after the test, once it listens on `port`. */
+async function serve(
+  t: { after(fn: () => unknown): void },
+  command: string,
+  args: string[],
+  port: number,
+  root: string,
+): Promise<HttpCache> {
+  const child: ChildProcess = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+  const stop = () => child.kill("SIGKILL");
+  t.after(stop);
   for (let i = 0; i < 100; i++) {
-    if (await listening(port)) return;
-    if (child.exitCode !== null) throw new Error(`${what} exited: ${stderr()}`);
+    if (await listening(port)) return { url: `http://127.0.0.1:${port}`, root, stop };
+    if (child.exitCode !== null) throw new Error(`${command} exited: ${stderr}`);
     await sleep(100);
   }
-  throw new Error(`${what} did not start: ${stderr()}`);
+  throw new Error(`${command} did not start: ${stderr}`);
 }
 
 export interface HttpCache {
@@ -66,15 +66,7 @@ http {
 }
 `,
   );
-  const child = spawn("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
-  const stop = () => child.kill("SIGKILL");
-  t.after(stop);
-  await started(child, port, "nginx", () => stderr);
-  return { url: `http://127.0.0.1:${port}`, root, stop };
+  return serve(t, "nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], port, root);
 }
 
 /** Python's http.server: a read-only cache of `root`. */
@@ -83,15 +75,6 @@ export async function staticCache(
   root: string,
 ): Promise<HttpCache> {
   const port = await freePort();
-  const child = spawn(
-    "/usr/bin/python3",
-    ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
-  const stop = () => child.kill("SIGKILL");
-  t.after(stop);
-  await started(child, port, "python3 -m http.server", () => stderr);
-  return { url: `http://127.0.0.1:${port}`, root, stop };
+  const args = ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", root];
+  return serve(t, "/usr/bin/python3", args, port, root);
 }

@@ -24,22 +24,26 @@ let configured = false;
 
 /**
  * What `/bin/sh` builders need in the sandbox: /bin, /usr, /lib and /lib64 (if it is
- * there). Where they are merged-/usr symlinks (Debian 12 and trixie), bound as their
- * targets (`/bin=/usr/bin`): Nix 2.8 takes the symlink, 2.26 fails to set it up.
+ * there). Where they are merged-/usr symlinks (Debian 12 and trixie), /lib and /lib64
+ * are bound as their targets (`/lib=/usr/lib`: Nix 2.26 cannot set up a symlink
+ * there), and of /bin only `/bin/sh` (the PATH has /usr/bin). Never `/bin=/usr/bin`:
+ * Nix would then create its own `/bin/sh` binding (trixie's default sandbox-paths
+ * has one) through that bind mount, truncating the host's /usr/bin/sh.
  */
 export function sandboxPaths(): string {
-  return ["/bin", "/usr", "/lib", "/lib64"]
-    .map((p) => {
-      const optional = p === "/lib64" ? "?" : "";
-      try {
-        return lstatSync(p).isSymbolicLink()
-          ? `${p}=${realpathSync(p)}${optional}`
-          : `${p}${optional}`;
-      } catch {
-        return `${p}${optional}`;
-      }
-    })
-    .join(" ");
+  const symlink = (p: string) => {
+    try {
+      return lstatSync(p).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  };
+  return [
+    symlink("/bin") ? `/bin/sh=${realpathSync("/bin/sh")}` : "/bin",
+    "/usr",
+    symlink("/lib") ? `/lib=${realpathSync("/lib")}` : "/lib",
+    symlink("/lib64") ? `/lib64=${realpathSync("/lib64")}?` : "/lib64?",
+  ].join(" ");
 }
 
 /**

@@ -170,7 +170,8 @@ export class Registry {
   }
 }
 
-function listening(port: number): Promise<boolean> {
+/** Whether something accepts connections on 127.0.0.1:port. */
+export function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, "127.0.0.1");
     s.on("connect", () => {
