@@ -1,6 +1,13 @@
 // Test helpers that run real Nix. Each test file calls useTestNix() first.
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,7 +33,8 @@ let configured = false;
  * What `/bin/sh` builders need in the sandbox: /bin, /usr, /lib and /lib64 (if it is
  * there). Where they are merged-/usr symlinks (Debian 12 and trixie), /lib and /lib64
  * are bound as their targets (`/lib=/usr/lib`: Nix 2.26 cannot set up a symlink
- * there), and of /bin only `/bin/sh` (the PATH has /usr/bin). Never `/bin=/usr/bin`:
+ * there), and of /bin only `/bin/sh` and `/bin/bash`, the fixtures' builders (their
+ * PATH has /usr/bin). Never `/bin=/usr/bin`:
  * Nix would then create its own `/bin/sh` binding (trixie's default sandbox-paths
  * has one) through that bind mount, truncating the host's /usr/bin/sh.
  */
@@ -38,8 +46,13 @@ export function sandboxPaths(): string {
       return false;
     }
   };
+  const merged = symlink("/bin");
   return [
-    symlink("/bin") ? `/bin/sh=${realpathSync("/bin/sh")}` : "/bin",
+    ...(merged
+      ? ["sh", "bash"]
+          .filter((b) => existsSync(`/bin/${b}`))
+          .map((b) => `/bin/${b}=${realpathSync(`/bin/${b}`)}`)
+      : ["/bin"]),
     "/usr",
     symlink("/lib") ? `/lib=${realpathSync("/lib")}` : "/lib",
     symlink("/lib64") ? `/lib64=${realpathSync("/lib64")}?` : "/lib64?",
