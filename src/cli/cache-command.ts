@@ -38,14 +38,16 @@ async function cacheKeys(ctx: Context, inv: Invocation): Promise<PublicKey[]> {
   return inv.values["no-nix-keys"] === true ? given : [...given, ...(await ctx.nixTrustedKeys())];
 }
 
+const CACHE_TRUST_HELP = `  --cache-key KEY     a trusted binary-cache key, name:base64 (repeatable)
+  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`;
+
 export const CACHE_VERIFY_HELP = `From a binary cache (a pre-install check: the paths need not be in the local store):
   --from URL          file://, http:// or https:// cache: its narinfo, signed by a
                       trusted cache key (--cache-key, Nix's trusted-public-keys),
                       gives each path's NAR hash; its attestations (layout v1,
                       docs/binary-cache.md) must hold trusted provenance for it
   --closure runtime   also every path the narinfos reference
-  --cache-key KEY     a trusted binary-cache key, name:base64 (repeatable)
-  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`;
+${CACHE_TRUST_HELP}`;
 
 /** `verify --from URL <store path>`. */
 export async function verifyFrom(
@@ -171,8 +173,7 @@ export const CACHE_IMPORT_HELP = `From a binary cache:
                       (every kind), each only when its signature is trusted and
                       its subject is the path with the NAR hash of the cache's
                       narinfo, signed by a trusted cache key
-  --cache-key KEY     a trusted binary-cache key, name:base64 (repeatable)
-  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`;
+${CACHE_TRUST_HELP}`;
 
 /** `import --from URL <store path>...`. */
 export async function importFrom(
