@@ -13,17 +13,11 @@ import {
   type IndexEntry,
 } from "../cache/index.js";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
-import {
-  narinfoFingerprint,
-  NixError,
-  parseNarInfo,
-  splitNixSignature,
-  type NarInfo,
-} from "../nix/index.js";
-import { verifySignature, type PublicKey } from "../sign/index.js";
+import { NixError, parseNarInfo, type NarInfo } from "../nix/index.js";
+import type { PublicKey } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import type { BinaryCache } from "../system/binary-cache.js";
-import { verifyAttestation, type AttestationVerification } from "../verify/index.js";
+import { narinfoSigner, verifyAttestation, type AttestationVerification } from "../verify/index.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -92,21 +86,6 @@ export interface CacheVerifyOptions {
   readonly builderIds?: readonly string[];
   /** Follow the narinfo References to the whole runtime closure. */
   readonly closure: boolean;
-}
-
-/** The cache key that signed this narinfo, if any trusted one did. */
-function narinfoSigner(info: NarInfo, keys: readonly PublicKey[]): string | undefined {
-  const fingerprint = Buffer.from(
-    narinfoFingerprint(info.storePath, info.narHash, info.narSize, info.references),
-  );
-  for (const sig of info.sigs) {
-    const s = splitNixSignature(sig);
-    if (!s) continue;
-    for (const k of keys.filter((k) => k.keyid === s.keyName)) {
-      if (verifySignature(k, fingerprint, s.signature)) return k.keyid;
-    }
-  }
-  return undefined;
 }
 
 /**
@@ -189,7 +168,16 @@ async function readCachedPath(
       references: none,
     };
   }
-  const key = narinfoSigner(info, cacheKeys);
+  const key = narinfoSigner(
+    {
+      path: info.storePath,
+      narHash: info.narHash,
+      narSize: info.narSize,
+      references: info.references,
+    },
+    info.sigs,
+    cacheKeys,
+  );
   if (!key) {
     return {
       ok: false,

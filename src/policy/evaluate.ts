@@ -1,9 +1,14 @@
 import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
 import { SLSA_PROVENANCE_V1, type ResourceDescriptor, type Statement } from "../attest/index.js";
-import { narinfoFingerprint, splitNixSignature, type PathInfo } from "../nix/index.js";
+import type { PathInfo } from "../nix/index.js";
 import { claimsFrom, reproducedBy, type Claim } from "../repro/index.js";
-import { keyIdentity, verifySignature, type PublicKey } from "../sign/index.js";
-import { builderIdOf, verifyAttestation, type AttestationVerification } from "../verify/index.js";
+import { keyIdentity, type PublicKey } from "../sign/index.js";
+import {
+  builderIdOf,
+  narinfoSigner,
+  verifyAttestation,
+  type AttestationVerification,
+} from "../verify/index.js";
 import { exceptionFor, globToRegExp, type Policy } from "./policy.js";
 
 // Whole-closure verification against a policy: every path needs trusted
@@ -187,17 +192,9 @@ function checkSubstituted(
   policy: Policy,
   info: PathInfo,
 ): { ok: true; key: string } | { ok: false; reason: string } {
-  const fingerprint = Buffer.from(
-    narinfoFingerprint(info.path, info.narHash, info.narSize, info.references),
-  );
+  const signer = narinfoSigner(info, info.signatures, policy.substituterKeys);
+  if (signer !== undefined) return { ok: true, key: signer };
   const names = info.signatures.map((s) => s.slice(0, s.indexOf(":")));
-  for (const sig of info.signatures) {
-    const parsed = splitNixSignature(sig);
-    if (!parsed) continue;
-    for (const key of policy.substituterKeys.filter((k) => k.keyid === parsed.keyName)) {
-      if (verifySignature(key, fingerprint, parsed.signature)) return { ok: true, key: key.keyid };
-    }
-  }
   if (info.signatures.length === 0) {
     return { ok: false, reason: `${info.path} was substituted without a binary-cache signature` };
   }
