@@ -1,7 +1,7 @@
 import { readDaemonState } from "../app/chains.js";
 import { assess, withBuildLevel, type Assessment, type Level } from "../assess/index.js";
 import { gatherAssessFacts } from "../system/assess-facts.js";
-import { probeSandbox } from "../system/build-host.js";
+import { sandboxEnabled } from "../system/build-host.js";
 import { AttestationStore } from "../store/index.js";
 import type { Command } from "./commands.js";
 import type { Context } from "./context.js";
@@ -29,10 +29,10 @@ export async function assessHere(
   }
   if (opts.daemonRunning) daemon = { running: true, mode: "db" };
   const settings = await ctx.host.nixSettings();
-  const sandboxOn = [true, "true", "relaxed"].includes(settings.all.sandbox as string);
+  const probe = sandboxEnabled(settings.all.sandbox) && opts.probe !== false;
   const facts = gatherAssessFacts({
     settings,
-    ...(sandboxOn && opts.probe !== false ? { sandboxProbe: await probeSandbox() } : {}),
+    ...(probe ? { sandboxProbe: await ctx.host.sandboxProbe() } : {}),
     keyPath: ctx.config.key,
     store: { path: ctx.config.store, attestations },
     daemon,

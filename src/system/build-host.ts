@@ -73,13 +73,18 @@ export function buildRelevant(all: Record<string, unknown>): Record<string, unkn
   return out;
 }
 
+/** A sandbox setting that is on: true, or "relaxed" (`nix config show` may print strings). */
+export function sandboxEnabled(v: unknown): boolean {
+  return v === true || v === "true" || v === "relaxed";
+}
+
 /**
  * Build a one-line derivation with this machine's Nix settings as they are and ask it
  * whether it ran sandboxed: in Nix's sandbox the builder is PID 1 of its own PID
  * namespace. This is what `sandbox = true` alone cannot tell: whether Nix fell back.
  * Each probe is a new (tiny) store path, so that Nix builds it rather than reusing one.
  */
-export async function probeSandbox(): Promise<SandboxProbe> {
+async function probeSandbox(): Promise<SandboxProbe> {
   const salt = `${process.pid}-${Date.now()}`;
   const expr = `derivation { name = "provenix-sandbox-probe"; system = builtins.currentSystem; builder = "/bin/sh"; salt = "${salt}"; args = [ "-c" "echo $$ > $out" ]; }`;
   try {
@@ -118,23 +123,27 @@ export class LocalBuildHost implements BuildHost {
     return this.settings;
   }
 
-  /**
-   * With `sandbox = true` and `sandbox-fallback = true`, whether builds here really
-   * get the sandbox (a probe build, once per settings read); otherwise nothing to
-   * find out: off is off, and without the fallback a build that cannot be sandboxed
-   * fails.
-   */
+  /** The last probe, and the settings read it was made under: one probe per read. */
   private probe?: { settings: Promise<NixSettings>; result: Promise<SandboxProbe> };
 
-  async nixInfo(): Promise<NixInfo> {
+  /** Whether builds here really get the sandbox: a probe build, once per settings read. */
+  sandboxProbe(): Promise<SandboxProbe> {
     const settings = this.nixSettings();
-    const s = await settings;
-    const on = (v: unknown) => v === true || v === "true" || v === "relaxed";
-    let sandboxProbe: SandboxProbe | undefined;
-    if (on(s.all.sandbox) && on(s.all["sandbox-fallback"])) {
-      if (this.probe?.settings !== settings) this.probe = { settings, result: probeSandbox() };
-      sandboxProbe = await this.probe.result;
-    }
+    if (this.probe?.settings !== settings) this.probe = { settings, result: probeSandbox() };
+    return this.probe.result;
+  }
+
+  /**
+   * Nix's version and settings; with `sandbox = true` and `sandbox-fallback = true`
+   * also the sandbox probe. Otherwise there is nothing to find out: off is off, and
+   * without the fallback a build that cannot be sandboxed fails.
+   */
+  async nixInfo(): Promise<NixInfo> {
+    const s = await this.nixSettings();
+    const sandboxProbe =
+      sandboxEnabled(s.all.sandbox) && sandboxEnabled(s.all["sandbox-fallback"])
+        ? await this.sandboxProbe()
+        : undefined;
     return {
       version: s.version,
       settings: buildRelevant(s.all),
