@@ -138,9 +138,7 @@ to publish), 1 when a target is not in the cache, 7 when the cache failed.`,
     let paths: string[];
     if (inv.values.all === true) {
       if (inv.positionals.length > 0) throw new CliError("USAGE", "--all takes no targets");
-      paths = [...new Set(ctx.store.find({}).flatMap((a) => a.subjects.map((s) => s.name)))]
-        .filter((p) => p.startsWith(ctx.nix.storeDir + "/"))
-        .sort();
+      paths = ctx.store.subjectNames().filter((p) => p.startsWith(ctx.nix.storeDir + "/"));
     } else {
       paths = needTargets(inv, "store path to publish").map((a) => storePathArg(ctx, a));
       if (inv.values.closure === true) paths = await ctx.nix.closure(paths);

@@ -308,6 +308,17 @@ export class AttestationStore {
     }
   }
 
+  /** Every subject name that some attestation names, sorted (no bundle is read). */
+  subjectNames(): string[] {
+    try {
+      return (
+        this.stmt("SELECT DISTINCT name FROM subjects ORDER BY name").all() as { name: string }[]
+      ).map((r) => r.name);
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
   find(q: AttestationQuery): StoredAttestation[] {
     const filters: [unknown, string][] = [
       [q.subjectName, "id IN (SELECT attestation_id FROM subjects WHERE name = ?)"],

@@ -177,6 +177,18 @@ test("verify --from a read-only cache: a missing attestation, a tampered narinfo
     provenix(["publish", "--closure", "--to", `file://${cacheDir}`, b.app], b.env).code,
     0,
   );
+  // --all: everything attested here that a cache has, read from the store's subjects.
+  const second = tempDir("provenix-cache-all-");
+  nixCopyTo(second, b.secretKey, b.app);
+  const all = provenix(["publish", "--json", "--all", "--to", `file://${second}`], b.env);
+  assert.equal(all.code, 0, all.stderr);
+  assert.deepEqual(
+    (JSON.parse(all.stdout) as { paths: { path: string; result: string }[] }).paths.map((p) => [
+      p.path,
+      p.result,
+    ]),
+    [...b.closure].sort().map((p) => [p, "published"]),
+  );
   const [libB] = b.closure.filter((p) => p !== b.app);
   const hash = (p: string) => p.slice("/nix/store/".length, "/nix/store/".length + 32);
   const http = await staticCache(t, cacheDir);
