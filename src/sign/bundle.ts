@@ -53,14 +53,18 @@ export function signBundle(payload: Buffer, payloadType: string, signer: Signer)
   return Buffer.from(JSON.stringify(bundleToJSON(bundle)), "utf8");
 }
 
-/** Parse a Sigstore bundle that carries a DSSE envelope. Untrusted input: every failure is a SignError. */
-export function parseBundle(bytes: Uint8Array, what = "bundle"): ParsedBundle {
-  let json: unknown;
+/** JSON from outside: not JSON is a MALFORMED_BUNDLE SignError naming `what`. */
+function untrustedJson(bytes: Uint8Array, what: string): unknown {
   try {
-    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    return JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (cause) {
     throw new SignError("MALFORMED_BUNDLE", `${what} is not valid JSON`, { cause });
   }
+}
+
+/** Parse a Sigstore bundle that carries a DSSE envelope. Untrusted input: every failure is a SignError. */
+export function parseBundle(bytes: Uint8Array, what = "bundle"): ParsedBundle {
+  const json = untrustedJson(bytes, what);
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
     throw new SignError("MALFORMED_BUNDLE", `${what} is not a JSON object`);
   }
@@ -100,13 +104,11 @@ export function parseBundle(bytes: Uint8Array, what = "bundle"): ParsedBundle {
  * The payloadType and payload bytes, all the signature covers, are kept exactly.
  */
 export function bundleFromEnvelope(bytes: Uint8Array, what = "DSSE envelope"): Buffer {
-  let env: unknown;
-  try {
-    env = JSON.parse(Buffer.from(bytes).toString("utf8"));
-  } catch (cause) {
-    throw new SignError("MALFORMED_BUNDLE", `${what} is not valid JSON`, { cause });
-  }
-  const e = env as { payloadType?: unknown; payload?: unknown; signatures?: unknown } | null;
+  const e = untrustedJson(bytes, what) as {
+    payloadType?: unknown;
+    payload?: unknown;
+    signatures?: unknown;
+  } | null;
   if (
     e === null ||
     typeof e !== "object" ||
