@@ -14,6 +14,13 @@ import {
 } from "../cache/index.js";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import { NixError, parseNarInfo, type NarInfo } from "../nix/index.js";
+import {
+  evaluatePolicy,
+  type ClosurePath,
+  type PathResult,
+  type Policy,
+  type PolicyResult,
+} from "../policy/index.js";
 import type { PublicKey } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import type { BinaryCache } from "../system/binary-cache.js";
@@ -31,7 +38,7 @@ export interface PublishResult {
 /**
  * Publish the attestations kept for `path` to a cache that has the path (its
  * narinfo): the bundles first, by digest, then the index, so that the index never
- * names a bundle that is not there. Idempotent.
+ * names a bundle that is not there; then the index is read back. Idempotent.
  */
 export async function publishPath(
   cache: BinaryCache,
@@ -43,8 +50,11 @@ export async function publishPath(
   }
   const stored = store.find({ subjectName: path });
   if (stored.length === 0) return { path, result: "nothing", bundles: 0 };
-  const currentBytes = await cache.get(indexFile(path));
-  const current = currentBytes ? parseIndex(currentBytes, path) : undefined;
+  const readIndex = async () => {
+    const bytes = await cache.get(indexFile(path));
+    return bytes ? parseIndex(bytes, path) : undefined;
+  };
+  let current = await readIndex();
   const have = new Set(current?.attestations.map((e) => e.sha256));
   const added: IndexEntry[] = [];
   for (const a of stored) {
@@ -59,18 +69,53 @@ export async function publishPath(
     added.push(entry);
   }
   if (added.length === 0) return { path, result: "current", bundles: 0 };
-  await cache.put(
-    indexFile(path),
-    indexBytes(withEntries(path, current, added)),
-    "application/json",
+  // The index is a read-modify-write: read it back, and merge again when another
+  // writer replaced it in between, so that what is reported published is listed.
+  for (let attempt = 0; attempt < INDEX_ATTEMPTS; attempt++) {
+    await cache.put(
+      indexFile(path),
+      indexBytes(withEntries(path, current, added)),
+      "application/json",
+    );
+    current = await readIndex();
+    const listed = new Set(current?.attestations.map((e) => e.sha256));
+    if (added.every((e) => listed.has(e.sha256))) {
+      return { path, result: "published", bundles: added.length };
+    }
+  }
+  throw new CacheError(
+    "WRITE_FAILED",
+    `the attestation index of ${path} in ${cache.url} kept losing entries to other writers`,
   );
-  return { path, result: "published", bundles: added.length };
+}
+
+const INDEX_ATTEMPTS = 5;
+
+/** publishPath for many paths, a few requests in flight at once; results in the order given. */
+export async function publishPaths(
+  cache: BinaryCache,
+  store: AttestationStore,
+  paths: readonly string[],
+  concurrency = CONCURRENCY,
+): Promise<PublishResult[]> {
+  const results: PublishResult[] = new Array<PublishResult>(paths.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const i = next++;
+      results[i] = await publishPath(cache, store, paths[i] as string);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
+  return results;
 }
 
 export interface CachedPathVerification {
   readonly path: string;
   readonly ok: boolean;
   readonly reason?: string;
+  /** The cache the path was read from. */
+  readonly cache?: string;
   /** The narinfo's NAR hash (hex), once the narinfo was read and its signature checked. */
   readonly narHash?: string;
   /** The cache key that signed the narinfo. */
@@ -88,6 +133,61 @@ export interface CacheVerifyOptions {
   readonly closure: boolean;
 }
 
+/** What the cache holds for each path of a closure, read with a few requests in flight. */
+export async function readClosureFromCache(
+  caches: readonly BinaryCache[],
+  roots: readonly string[],
+  storeDir: string,
+  o: { cacheKeys: readonly PublicKey[]; closure: boolean; concurrency?: number },
+): Promise<Map<string, CachedPath>> {
+  const read = new Map<string, CachedPath>();
+  const queue = [...new Set(roots)];
+  const seen = new Set(queue);
+  let active = 0;
+  let failure: Error | undefined;
+  await new Promise<void>((done) => {
+    const pump = () => {
+      while (failure === undefined && active < (o.concurrency ?? CONCURRENCY) && queue.length > 0) {
+        const path = queue.shift() as string;
+        active++;
+        readFromCaches(caches, path, storeDir, o.cacheKeys).then(
+          (c) => {
+            read.set(path, c);
+            if (o.closure) {
+              for (const ref of c.references) {
+                if (!seen.has(ref)) {
+                  seen.add(ref);
+                  queue.push(ref);
+                }
+              }
+            }
+            active--;
+            pump();
+          },
+          (e: unknown) => {
+            failure ??= e instanceof Error ? e : new Error(String(e));
+            active--;
+            pump();
+          },
+        );
+      }
+      if (active === 0 && (queue.length === 0 || failure !== undefined)) done();
+    };
+    pump();
+  });
+  if (failure !== undefined) throw failure;
+  return read;
+}
+
+/** Requests in flight at once when reading a closure (Nix's http-connections is 25). */
+const CONCURRENCY = 16;
+
+/** Roots first, then the closure by path. */
+function ordered<T extends { path: string }>(roots: readonly string[], items: T[]): T[] {
+  const rank = (p: string) => (roots.includes(p) ? roots.indexOf(p) : roots.length);
+  return items.sort((a, b) => rank(a.path) - rank(b.path) || a.path.localeCompare(b.path));
+}
+
 /**
  * Verify a store path, and with `closure` every path it references, from a binary
  * cache alone: the narinfo's signature by a trusted cache key, then provenance from
@@ -95,48 +195,113 @@ export interface CacheVerifyOptions {
  * with the narinfo's NAR hash. Nothing is read from the local store.
  */
 export async function verifyFromCache(
-  cache: BinaryCache,
+  caches: readonly BinaryCache[],
   root: string,
   storeDir: string,
   o: CacheVerifyOptions,
 ): Promise<CachedPathVerification[]> {
-  const results: CachedPathVerification[] = [];
-  const queue = [root];
-  const seen = new Set(queue);
-  while (queue.length > 0) {
-    const path = queue.shift() as string;
-    const r = await verifyOne(cache, path, storeDir, o);
-    results.push(r.result);
-    if (!o.closure) continue;
-    for (const ref of r.references) {
-      if (!seen.has(ref)) {
-        seen.add(ref);
-        queue.push(ref);
-      }
-    }
-  }
-  return results.sort((a, b) =>
-    a.path === root ? -1 : b.path === root ? 1 : a.path.localeCompare(b.path),
-  );
+  const read = await readClosureFromCache(caches, [root], storeDir, o);
+  const results = [...read].map(([path, c]) => verifyCached(path, c, o));
+  return ordered([root], results);
+}
+
+/**
+ * A closure from a cache against a policy (docs/policy.md), as `verify --policy`
+ * checks the local store: each path's NAR hash is the one of its narinfo (signed
+ * by a trusted cache key), its attestations are those the cache holds for it, and
+ * the narinfo's signatures count as a substituted path's would. A path whose
+ * narinfo cannot be trusted fails with that reason.
+ */
+export async function policyFromCache(
+  caches: readonly BinaryCache[],
+  roots: readonly string[],
+  storeDir: string,
+  o: { cacheKeys: readonly PublicKey[]; closure: boolean; policy: Policy; now?: Date },
+): Promise<{ result: PolicyResult; narHashes: Map<string, string> }> {
+  const read = await readClosureFromCache(caches, roots, storeDir, o);
+  const rootSet = new Set(roots);
+  const closure: ClosurePath[] = ordered(
+    [...roots],
+    [...read].map(([path, c]) => ({ path, c })),
+  ).map(({ path, c }) => {
+    if (!c.ok) return { path, root: rootSet.has(path), attestations: [] };
+    return {
+      path,
+      root: rootSet.has(path),
+      sha256: c.info.narHash,
+      info: {
+        path,
+        narHash: c.info.narHash,
+        narSize: c.info.narSize,
+        references: c.info.references,
+        ...(c.info.deriver !== undefined ? { deriver: c.info.deriver } : {}),
+        ...(c.info.ca !== undefined ? { ca: c.info.ca } : {}),
+        ultimate: false,
+        signatures: c.info.sigs,
+      },
+      attestations: c.bundles.flatMap((e, i) =>
+        e.bundle ? [{ id: i, bundle: e.bundle, label: `sha256:${e.sha256.slice(0, 12)}` }] : [],
+      ),
+    };
+  });
+  const evaluated = evaluatePolicy(o.policy, closure, { now: o.now ?? new Date(), digest: sha256 });
+  // A path the cache could not vouch for fails with the cache's reason.
+  const paths = evaluated.paths.map((p): PathResult => {
+    const c = read.get(p.path);
+    return c && !c.ok ? { path: p.path, root: p.root, ok: false, reason: c.reason, used: [] } : p;
+  });
+  const narHashes = new Map<string, string>();
+  for (const [path, c] of read) if (c.ok) narHashes.set(path, c.info.narHash);
+  return {
+    result: { ...evaluated, ok: evaluated.ok && paths.every((p) => p.ok), paths },
+    narHashes,
+  };
 }
 
 /** What a cache holds for a path: its signed narinfo, and the bundles its index names. */
-type CachedPath =
+export type CachedPath =
   | {
       ok: false;
       reason: string;
+      /** The cache that has the path's narinfo (none when no cache has it). */
+      cache?: string;
       narHash?: string;
       narinfoKey?: string;
       references: readonly string[];
     }
   | {
       ok: true;
+      cache: string;
       narHash: string;
       narinfoKey: string;
+      info: NarInfo;
       references: readonly string[];
+      /** Whether the cache has an attestation index for the path at all. */
+      indexed: boolean;
       /** Each index entry, with its bytes when they are there and match its name. */
       bundles: readonly (IndexEntry & { bundle?: Buffer; problem?: string })[];
     };
+
+/**
+ * A path from the first cache that has its narinfo, in the order given (as Nix asks
+ * its substituters): its attestations must come from the same cache.
+ */
+async function readFromCaches(
+  caches: readonly BinaryCache[],
+  path: string,
+  storeDir: string,
+  cacheKeys: readonly PublicKey[],
+): Promise<CachedPath> {
+  for (const cache of caches) {
+    const c = await readCachedPath(cache, path, storeDir, cacheKeys);
+    if (c.ok || c.cache !== undefined || caches.length === 1) return c;
+  }
+  return {
+    ok: false,
+    reason: `${path} is in none of ${caches.map((c) => c.url).join(", ")} (no ${narinfoFile(path)})`,
+    references: [],
+  };
+}
 
 /** Read a path's narinfo (signature checked) and attestations from a cache. */
 async function readCachedPath(
@@ -154,17 +319,19 @@ async function readCachedPath(
       references: none,
     };
   }
+  const at = { cache: cache.url };
   let info: NarInfo;
   try {
     info = parseNarInfo(bytes.toString("utf8"), storeDir, `${cache.url}/${narinfoFile(path)}`);
   } catch (e) {
-    if (e instanceof NixError) return { ok: false, reason: e.message, references: none };
+    if (e instanceof NixError) return { ok: false, reason: e.message, ...at, references: none };
     throw e;
   }
   if (info.storePath !== path) {
     return {
       ok: false,
       reason: `${cache.url}/${narinfoFile(path)} is about ${info.storePath}, not ${path}`,
+      ...at,
       references: none,
     };
   }
@@ -181,21 +348,15 @@ async function readCachedPath(
   if (!key) {
     return {
       ok: false,
-      reason: `the narinfo of ${path} has no signature by a trusted cache key (${info.sigs.length} signature(s))`,
+      reason: `the narinfo of ${path} in ${cache.url} has no signature by a trusted cache key (${info.sigs.length} signature(s))`,
+      ...at,
       references: none,
     };
   }
-  const base = { narHash: info.narHash, narinfoKey: key };
+  const base = { ...at, narHash: info.narHash, narinfoKey: key };
   const references = info.references.filter((r) => r !== path);
   const index = await cache.get(indexFile(path));
-  if (!index) {
-    return {
-      ok: false,
-      reason: `no attestations for ${path} in ${cache.url}`,
-      ...base,
-      references,
-    };
-  }
+  if (!index) return { ok: true, ...base, info, references, indexed: false, bundles: [] };
   let entries: readonly IndexEntry[];
   try {
     entries = parseIndex(index, path).attestations;
@@ -203,35 +364,30 @@ async function readCachedPath(
     if (e instanceof CacheError) return { ok: false, reason: e.message, ...base, references };
     throw e;
   }
-  const bundles = [];
-  for (const e of entries) {
-    const bundle = await cache.get(e.file);
-    if (!bundle) bundles.push({ ...e, problem: `${e.file} is missing from the cache` });
-    else if (sha256(bundle) !== e.sha256) {
-      bundles.push({ ...e, problem: `${e.file} does not have the sha256 its name says` });
-    } else bundles.push({ ...e, bundle });
-  }
-  return { ok: true, ...base, references, bundles };
+  const bundles = await Promise.all(
+    entries.map(async (e) => {
+      const bundle = await cache.get(e.file);
+      if (!bundle) return { ...e, problem: `${e.file} is missing from the cache` };
+      if (sha256(bundle) !== e.sha256) {
+        return { ...e, problem: `${e.file} does not have the sha256 its name says` };
+      }
+      return { ...e, bundle };
+    }),
+  );
+  return { ok: true, ...base, info, references, indexed: true, bundles };
 }
 
-async function verifyOne(
-  cache: BinaryCache,
-  path: string,
-  storeDir: string,
-  o: CacheVerifyOptions,
-): Promise<{ result: CachedPathVerification; references: readonly string[] }> {
-  const c = await readCachedPath(cache, path, storeDir, o.cacheKeys);
-  const { references } = c;
+function verifyCached(path: string, c: CachedPath, o: CacheVerifyOptions): CachedPathVerification {
   if (!c.ok) {
-    const result: CachedPathVerification = {
+    return {
       path,
       ok: false,
       reason: c.reason,
+      ...(c.cache !== undefined ? { cache: c.cache } : {}),
       ...(c.narHash !== undefined ? { narHash: c.narHash } : {}),
       ...(c.narinfoKey !== undefined ? { narinfoKey: c.narinfoKey } : {}),
       attestations: [],
     };
-    return { result, references };
   }
   const checks: (AttestationVerification & { sha256: string })[] = [];
   for (const e of c.bundles.filter((x) => x.predicateType === SLSA_PROVENANCE_V1)) {
@@ -252,19 +408,19 @@ async function verifyOne(
   const good = checks.find((x) => x.ok);
   const reason = good
     ? undefined
-    : checks.length === 0
-      ? `no provenance among the attestations of ${path} in ${cache.url}`
-      : checks[0]?.reason;
+    : !c.indexed
+      ? `no attestations for ${path} in ${c.cache}`
+      : checks.length === 0
+        ? `no provenance among the attestations of ${path} in ${c.cache}`
+        : checks[0]?.reason;
   return {
-    result: {
-      path,
-      ok: good !== undefined,
-      ...(reason ? { reason } : {}),
-      narHash: c.narHash,
-      narinfoKey: c.narinfoKey,
-      attestations: checks,
-    },
-    references,
+    path,
+    ok: good !== undefined,
+    ...(reason ? { reason } : {}),
+    cache: c.cache,
+    narHash: c.narHash,
+    narinfoKey: c.narinfoKey,
+    attestations: checks,
   };
 }
 

@@ -44,9 +44,13 @@ export interface ChainsEvent {
   readonly [field: string]: unknown;
 }
 
-/** Pushes attested image outputs (chains mode for images; app/image-pusher.ts). */
+/**
+ * Delivers attested outputs somewhere, through a durable queue: images to a
+ * registry (app/image-pusher.ts), attestations to a binary cache
+ * (app/cache-publisher.ts).
+ */
 export interface Pusher {
-  /** Queue the image outputs among these paths; call inside the attestation's transaction. */
+  /** Queue what it delivers among these paths (call inside the attestation's transaction); returns the paths to report as queued. */
   enqueue(paths: readonly string[]): string[];
   /** Whether a push of this path is still owed (its GC root stays until then). */
   owes(path: string): boolean;
@@ -62,7 +66,7 @@ export interface ChainsDeps {
   readonly store: AttestationStore;
   readonly roots?: RootKeeper;
   readonly spool?: SpoolFeed;
-  readonly pusher?: Pusher;
+  readonly pushers?: readonly Pusher[];
   readonly emit: (e: ChainsEvent) => void;
   readonly now?: () => number;
 }
@@ -355,8 +359,10 @@ export class Chains {
         });
       }
       // Images to push are queued with their attestation: a crash loses neither.
-      for (const path of this.deps.pusher?.enqueue(toPush) ?? []) {
-        events.push({ event: "push-queued", level: "info", path });
+      for (const pusher of this.deps.pushers ?? []) {
+        for (const path of pusher.enqueue(toPush)) {
+          events.push({ event: "push-queued", level: "info", path });
+        }
       }
     });
     // Only once the journal says so: attested and vanished outputs need no root.
@@ -364,7 +370,7 @@ export class Chains {
       if (
         (e.event === "attested" || e.event === "vanished") &&
         typeof e.path === "string" &&
-        !this.deps.pusher?.owes(e.path)
+        !this.owes(e.path)
       )
         this.deps.roots?.release(e.path);
       this.deps.emit(e);
@@ -408,16 +414,23 @@ export class Chains {
     for (const path of roots.list()) {
       const row = this.journal.get(this.journalId, path);
       if (row && (row.status === "pending" || row.status === "failed")) continue;
-      if (this.deps.pusher?.owes(path)) continue;
+      if (this.owes(path)) continue;
       roots.release(path);
       n++;
     }
     return n;
   }
 
-  /** Push the image outputs that are due (with their provenance attached). */
+  /** Whether a pusher still needs this output in the store (its GC root stays). */
+  private owes(path: string): boolean {
+    return (this.deps.pushers ?? []).some((p) => p.owes(path));
+  }
+
+  /** Deliver what is due: images (with their provenance attached), attestations to caches. */
   async push(): Promise<number> {
-    return (await this.deps.pusher?.work()) ?? 0;
+    let n = 0;
+    for (const p of this.deps.pushers ?? []) n += await p.work();
+    return n;
   }
 
   /** Catch up with everything registered since the checkpoint, and tidy roots. */

@@ -77,7 +77,7 @@ export class ImagePusher {
 
   /** Push what is due, one image at a time. */
   async work(limit = 4): Promise<number> {
-    const due = this.deps.store.pushes.due(this.now(), limit);
+    const due = this.deps.store.pushes.due("image", this.now(), limit);
     for (const row of due) {
       const ref = parseReference(row.destination);
       try {

@@ -92,15 +92,13 @@ export interface VsaOptions {
   readonly now?: Date;
 }
 
-/** Sign a VSA for this result about the roots, and keep it in the attestation store. */
-export async function emitVsa(
-  ctx: PolicyVerifyContext,
-  roots: readonly string[],
+/** Sign a VSA for this result about the roots (their NAR hashes), and keep it in the attestation store. */
+export function emitVsa(
+  store: AttestationStore,
+  subjects: readonly { name: string; sha256: string }[],
   result: PolicyResult,
   o: VsaOptions,
-): Promise<{ bundle: Buffer; id: number }> {
-  const infos = await ctx.nix.pathInfos(roots);
-  const subjects = roots.map((name) => ({ name, sha256: infos.get(name)?.narHash ?? "" }));
+): { bundle: Buffer; id: number } {
   const statement = vsaStatement({
     subjects,
     verifierId: o.verifierId,
@@ -112,13 +110,13 @@ export async function emitVsa(
   });
   const payload = serializeStatement(statement);
   const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, o.signer);
-  const { id } = ctx.store.put({
+  const { id } = store.put({
     bundle,
     payload,
     keyid: o.signer.publicKey.keyid,
     predicateType: VSA_V1,
     builderId: o.verifierId,
-    subjects,
+    subjects: [...subjects],
   });
   return { bundle, id };
 }

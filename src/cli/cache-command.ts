@@ -1,9 +1,9 @@
 import { parsePublicKey, type PublicKey } from "../sign/index.js";
 import {
   importFromCache,
-  publishPath,
+  policyFromCache,
+  publishPaths,
   verifyFromCache,
-  type PublishResult,
 } from "../app/binary-cache.js";
 import { importBundle } from "../app/consensus.js";
 import { parseStorePath } from "../nix/index.js";
@@ -13,9 +13,10 @@ import { needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
+import { loadPolicyOption, reportPolicyResult } from "./policy-command.js";
 
 /** The cache of --from / --to, with --cache-timeout seconds per request (default 30). */
-function cacheFrom(inv: Invocation, url: string) {
+export function cacheFrom(inv: Invocation, url: string) {
   const t = inv.values["cache-timeout"];
   if (t !== undefined && (typeof t !== "string" || !/^[1-9][0-9]*$/.test(t))) {
     throw new CliError("USAGE", "--cache-timeout takes a number of seconds");
@@ -46,27 +47,76 @@ export const CACHE_VERIFY_HELP = `From a binary cache (a pre-install check: the 
                       trusted cache key (--cache-key, Nix's trusted-public-keys),
                       gives each path's NAR hash; its attestations (layout v1,
                       docs/binary-cache.md) must hold trusted provenance for it
+                      (or, with --policy, satisfy the policy)
+  --from-substituters the caches of Nix's substituters setting, each path from
+                      the first that has it (file://, http://, https:// only)
   --closure runtime   also every path the narinfos reference
 ${CACHE_TRUST_HELP}`;
 
-/** `verify --from URL <store path>`. */
+/** The caches of --from, or of Nix's substituters with --from-substituters. */
+async function cachesFrom(ctx: Context, inv: Invocation) {
+  if (inv.values["from-substituters"] !== true) return [cacheFrom(inv, inv.values.from as string)];
+  if (inv.values.from !== undefined) {
+    throw new CliError("USAGE", "use --from URL or --from-substituters, not both");
+  }
+  const setting = (await ctx.host.nixSettings()).all.substituters;
+  const urls = (
+    Array.isArray(setting)
+      ? setting.map(String)
+      : (typeof setting === "string" ? setting : "").split(/\s+/)
+  )
+    .filter((u) => /^(file|https?):\/\//.test(u))
+    .map((u) => u.replace(/\?.*$/, ""));
+  if (urls.length === 0) {
+    throw new CliError(
+      "USAGE",
+      "Nix's substituters setting names no file://, http:// or https:// cache",
+    );
+  }
+  return urls.map((u) => cacheFrom(inv, u));
+}
+
+/** `verify --from URL <store path>` (or --from-substituters), with or without --policy. */
 export async function verifyFrom(
   ctx: Context,
   inv: Invocation,
   targets: string[],
 ): Promise<number> {
-  const cache = cacheFrom(inv, inv.values.from as string);
+  const caches = await cachesFrom(ctx, inv);
   const closure = inv.values.closure !== undefined;
   if (closure && inv.values.closure !== "runtime") {
     throw new CliError("USAGE", "--from follows the runtime closure (narinfo References) only");
   }
-  const trustedKeys = await trustedKeysFrom(ctx, inv);
   const keys = await cacheKeys(ctx, inv);
+  const roots = targets.map((arg) => storePathArg(ctx, arg));
+  if (typeof inv.values.policy === "string") {
+    const loaded = await loadPolicyOption(ctx, inv);
+    const { result, narHashes } = await policyFromCache(caches, roots, ctx.nix.storeDir, {
+      cacheKeys: keys,
+      closure,
+      policy: loaded.policy,
+    });
+    const subjects = roots.map((name) => ({ name, sha256: narHashes.get(name) ?? "" }));
+    if (typeof inv.values["emit-vsa"] === "string" && subjects.some((s) => s.sha256 === "")) {
+      throw new CliError("INPUT", "no VSA: a root's narinfo could not be read from the cache");
+    }
+    return reportPolicyResult(ctx, inv, {
+      loaded,
+      scope: closure ? "runtime" : "none",
+      subjects,
+      result,
+      from: caches.map((c) => c.url),
+    });
+  }
+  for (const flag of ["emit-vsa", "verbose"]) {
+    if (inv.values[flag] !== undefined) throw new CliError("USAGE", `--${flag} needs --policy`);
+  }
+  const trustedKeys = await trustedKeysFrom(ctx, inv);
   const builderIds = strings(inv.values["builder-id"]);
+  const from = caches.map((c) => c.url).join(", ");
   const all = [];
-  for (const arg of targets) {
-    const root = storePathArg(ctx, arg);
-    const results = await verifyFromCache(cache, root, ctx.nix.storeDir, {
+  for (const root of roots) {
+    const results = await verifyFromCache(caches, root, ctx.nix.storeDir, {
       trustedKeys,
       cacheKeys: keys,
       closure,
@@ -75,7 +125,7 @@ export async function verifyFrom(
     const ok = results.every((r) => r.ok);
     all.push({
       root,
-      cache: cache.url,
+      cache: from,
       ok,
       paths: results.map(({ attestations, ...r }) => ({
         ...r,
@@ -90,7 +140,7 @@ export async function verifyFrom(
     if (!inv.json) {
       const failed = results.filter((r) => !r.ok);
       inv.io.out(
-        `${ok ? "PASS" : "FAIL"} ${root} from ${cache.url}: ${results.length - failed.length} of ${results.length} path(s) verified\n`,
+        `${ok ? "PASS" : "FAIL"} ${root} from ${from}: ${results.length - failed.length} of ${results.length} path(s) verified\n`,
       );
       for (const r of results) {
         if (r.ok) {
@@ -143,8 +193,7 @@ to publish), 1 when a target is not in the cache, 7 when the cache failed.`,
       paths = needTargets(inv, "store path to publish").map((a) => storePathArg(ctx, a));
       if (inv.values.closure === true) paths = await ctx.nix.closure(paths);
     }
-    const results: PublishResult[] = [];
-    for (const p of paths) results.push(await publishPath(cache, ctx.store, p));
+    const results = await publishPaths(cache, ctx.store, paths);
     if (inv.json) printJson(inv, { cache: cache.url, paths: results });
     else {
       for (const r of results) {

@@ -317,6 +317,7 @@ ${REGISTRY_HELP}`,
     artifact: { type: "string", multiple: true },
     type: { type: "string" },
     from: { type: "string" },
+    "from-substituters": { type: "boolean" },
     "cache-key": { type: "string", multiple: true },
     "cache-timeout": { type: "string" },
   },
@@ -325,13 +326,7 @@ ${REGISTRY_HELP}`,
     if (typeof inv.values.policy === "string" && typeof inv.values.vsa === "string") {
       throw new CliError("USAGE", "--policy verifies and --vsa checks a VSA: use one at a time");
     }
-    if (typeof inv.values.from === "string") {
-      if (typeof inv.values.policy === "string") {
-        throw new CliError(
-          "USAGE",
-          "--from checks provenance; --policy with --from is not supported yet",
-        );
-      }
+    if (typeof inv.values.from === "string" || inv.values["from-substituters"] === true) {
       return verifyFrom(ctx, inv, targets);
     }
     if (typeof inv.values.policy === "string") return verifyPolicy(ctx, inv, targets);

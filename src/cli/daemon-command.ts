@@ -2,7 +2,13 @@ import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { withoutBuildLevel } from "../assess/index.js";
-import { Chains, readCheckpoint, readDaemonState, type ChainsEvent } from "../app/chains.js";
+import {
+  Chains,
+  readCheckpoint,
+  readDaemonState,
+  type ChainsEvent,
+  type Pusher,
+} from "../app/chains.js";
 import { runDaemon, RETRYABLE } from "../app/daemon-loop.js";
 import { DEFAULT_RETRY } from "../chains/index.js";
 import type { ClosureKind } from "../sbom/index.js";
@@ -17,7 +23,9 @@ import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import type { SbomFormat } from "../app/sbom.js";
+import { CachePublisher } from "../app/cache-publisher.js";
 import { ImagePusher } from "../app/image-pusher.js";
+import { cacheFrom } from "./cache-command.js";
 import { parseReference } from "../oci/index.js";
 import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
 
@@ -130,8 +138,17 @@ Images (chains mode for containers):
                       hash>, with its provenance attached as an OCI referrer;
                       queued in the same transaction as the attestation and
                       retried with backoff until it lands (its GC root stays)
-  --push-max-attempts N  attempts before a push is marked failed (default 12)
-${REGISTRY_HELP}`,
+  --push-max-attempts N  attempts before a push or a publication is marked
+                      failed (default 12)
+${REGISTRY_HELP}
+
+Binary caches (provenance travels with the binaries, docs/binary-cache.md):
+  --publish-to URL    publish the attestations of every attested output to this
+                      cache (file://, http:// or https://) once the cache has the
+                      output's narinfo; queued in the same transaction as the
+                      attestation, retried with backoff while the path is not
+                      there yet or the cache fails
+  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`,
   options: {
     key: { type: "string" },
     "builder-id": { type: "string" },
@@ -153,6 +170,8 @@ ${REGISTRY_HELP}`,
     "claim-level": { type: "string" },
     "push-to": { type: "string" },
     "push-max-attempts": { type: "string" },
+    "publish-to": { type: "string" },
+    "cache-timeout": { type: "string" },
     ...REGISTRY_OPTIONS,
   },
   keyIsSigningKey: true,
@@ -223,32 +242,39 @@ ${REGISTRY_HELP}`,
           spool = new SpoolDir(spoolDir(ctx, inv));
           spool.ensure();
         }
-        let pusher: ImagePusher | undefined;
+        const pushRetry = {
+          ...DEFAULT_RETRY,
+          maxAttempts: intOption(inv, "push-max-attempts", DEFAULT_RETRY.maxAttempts, 1),
+        };
+        const pushers: Pusher[] = [];
         if (typeof inv.values["push-to"] === "string") {
           const prefix = parseReference(inv.values["push-to"]);
           if (prefix.tag !== undefined || prefix.digest !== undefined) {
             throw new CliError("USAGE", "--push-to takes registry/prefix, without a tag or digest");
           }
-          pusher = new ImagePusher(
-            {
-              nix,
-              host: ctx.host,
-              store,
-              signer,
-              client: registryClient(prefix, inv, 1),
-              emit,
-              ...(roots ? { release: (p: string) => roots.release(p) } : {}),
-            },
-            {
-              prefix,
-              builderId: ctx.config.builderId,
-              provenixVersion: VERSION,
-              retry: {
-                ...DEFAULT_RETRY,
-                maxAttempts: intOption(inv, "push-max-attempts", DEFAULT_RETRY.maxAttempts, 1),
+          pushers.push(
+            new ImagePusher(
+              {
+                nix,
+                host: ctx.host,
+                store,
+                signer,
+                client: registryClient(prefix, inv, 1),
+                emit,
+                ...(roots ? { release: (p: string) => roots.release(p) } : {}),
               },
-            },
+              {
+                prefix,
+                builderId: ctx.config.builderId,
+                provenixVersion: VERSION,
+                retry: pushRetry,
+              },
+            ),
           );
+        }
+        if (typeof inv.values["publish-to"] === "string") {
+          const cache = cacheFrom(inv, inv.values["publish-to"]);
+          pushers.push(new CachePublisher({ store, cache, emit }, pushRetry));
         }
         const chains = new Chains(
           {
@@ -259,7 +285,7 @@ ${REGISTRY_HELP}`,
             store,
             ...(roots ? { roots } : {}),
             ...(spool ? { spool } : {}),
-            ...(pusher ? { pusher } : {}),
+            pushers,
             emit,
           },
           {
@@ -348,8 +374,10 @@ Options:
     }
     const rate = stats.recentAttested / (stats.windowMs / 1000);
     const rows = list ? store.journal.list(builderId, list, limit) : undefined;
-    const pushes = store.pushes.counts();
-    const pushRows = store.pushes.list(undefined, 20);
+    const pushes = store.pushes.counts("image");
+    const pushRows = store.pushes.list("image", 20);
+    const publications = store.pushes.counts("cache");
+    const publicationRows = store.pushes.list("cache", 20);
     if (inv.json) {
       inv.io.out(
         JSON.stringify(
@@ -374,6 +402,7 @@ Options:
             counts: stats.counts,
             lastError: stats.lastError,
             pushes: { counts: pushes, recent: pushRows },
+            publications: { counts: publications, recent: publicationRows },
             ...(rows ? { list: rows } : {}),
           },
           null,
@@ -418,6 +447,14 @@ Options:
       );
       const lastFailed = pushRows.find((r) => r.lastError !== null && r.status !== "pushed");
       if (lastFailed) o("push error", `${lastFailed.destination}: ${lastFailed.lastError ?? ""}`);
+    }
+    if (publicationRows.length > 0) {
+      o(
+        "publications",
+        `${publications.pending} pending, ${publications.pushed} published, ${publications.failed} failed, ${publications.skipped} skipped`,
+      );
+      const lastFailed = publicationRows.find((r) => r.lastError !== null && r.status !== "pushed");
+      if (lastFailed) o("publish err", `${lastFailed.destination}: ${lastFailed.lastError ?? ""}`);
     }
     for (const r of rows ?? []) {
       inv.io.out(

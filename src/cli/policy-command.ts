@@ -7,8 +7,8 @@ import {
   type ClosureScope,
 } from "../app/policy-verify.js";
 import { NixError } from "../nix/index.js";
-import { verifyVsa, type PathResult } from "../policy/index.js";
-import { loadPolicy } from "../system/policy-file.js";
+import { verifyVsa, type PathResult, type PolicyResult } from "../policy/index.js";
+import { loadPolicy, type LoadedPolicy } from "../system/policy-file.js";
 import { classifyTarget } from "../system/targets.js";
 import { hashNar } from "../system/nar-dump.js";
 import { VERSION } from "../version.js";
@@ -51,15 +51,43 @@ export async function verifyPolicy(
   inv: Invocation,
   targets: string[],
 ): Promise<number> {
-  const file = inv.values.policy as string;
   const scope = (inv.values.closure as ClosureScope | undefined) ?? "none";
   if (!["none", "runtime", "build"].includes(scope)) {
     throw new CliError("USAGE", `--closure takes runtime or build, not '${scope}'`);
   }
-  const loaded = await loadPolicy(file, () => ctx.nixTrustedKeys());
+  const loaded = await loadPolicyOption(ctx, inv);
   const roots = await rootsOf(ctx, targets);
   const vctx = { nix: ctx.nix, store: ctx.store, rehash: inv.values["no-rehash"] !== true };
   const result = await verifyWithPolicy(vctx, loaded.policy, roots, scope);
+  const infos = await ctx.nix.pathInfos(roots);
+  const subjects = roots.map((name) => ({ name, sha256: infos.get(name)?.narHash ?? "" }));
+  return reportPolicyResult(ctx, inv, { loaded, scope, subjects, result });
+}
+
+/** The policy file of --policy. */
+export function loadPolicyOption(ctx: Context, inv: Invocation): Promise<LoadedPolicy> {
+  return loadPolicy(inv.values.policy as string, () => ctx.nixTrustedKeys());
+}
+
+/**
+ * Print a policy result (text or --json) and, with --emit-vsa, sign a VSA of it
+ * about the roots; the exit status says whether it passed.
+ */
+export async function reportPolicyResult(
+  ctx: Context,
+  inv: Invocation,
+  r: {
+    loaded: LoadedPolicy;
+    scope: string;
+    /** The roots, with the NAR hashes the VSA names. */
+    subjects: readonly { name: string; sha256: string }[];
+    result: PolicyResult;
+    /** Where the closure was read, when not the local store (printed and in --json). */
+    from?: readonly string[];
+  },
+): Promise<number> {
+  const { loaded, scope, result } = r;
+  const roots = r.subjects.map((s) => s.name);
   let vsa: { file: string; id: number } | undefined;
   if (typeof inv.values["emit-vsa"] === "string") {
     if (typeof inv.values["signing-key"] === "string") {
@@ -67,7 +95,7 @@ export async function verifyPolicy(
     }
     const signer = await ctx.signer(typeof inv.values["signing-key"] === "string");
     const out = inv.values["emit-vsa"];
-    const r = await emitVsa(vctx, roots, result, {
+    const v = emitVsa(ctx.store, r.subjects, result, {
       signer,
       verifierId: (inv.values["verifier-id"] as string | undefined) ?? DEFAULT_VERIFIER_ID(),
       verifierVersion: { provenix: VERSION },
@@ -78,8 +106,8 @@ export async function verifyPolicy(
         sha256: loaded.sha256,
       },
     });
-    writeFileSync(out, r.bundle);
-    vsa = { file: out, id: r.id };
+    writeFileSync(out, v.bundle);
+    vsa = { file: out, id: v.id };
   }
   const failing = result.paths.filter((p) => !p.ok);
   if (inv.json) {
@@ -89,13 +117,14 @@ export async function verifyPolicy(
       policy: loaded,
       scope,
       roots,
+      ...(r.from ? { from: r.from } : {}),
       paths: result.paths,
       vsa,
     });
   } else {
     const policy = { uri: loaded.uri, sha256: loaded.sha256 };
     inv.io.out(
-      `${result.ok ? "PASS" : "FAIL"} ${roots.join(" ")} against policy ${policy.uri} (sha256:${policy.sha256.slice(0, 12)})\n`,
+      `${result.ok ? "PASS" : "FAIL"} ${roots.join(" ")}${r.from ? ` from ${r.from.join(", ")}` : ""} against policy ${policy.uri} (sha256:${policy.sha256.slice(0, 12)})\n`,
     );
     if (result.reason) inv.io.out(`  reason: ${result.reason}\n`);
     else {

@@ -23,7 +23,11 @@ export const SBOM_PREDICATES: readonly string[] = [
 export interface StoredBundle {
   readonly id: number;
   readonly bundle: Uint8Array;
+  /** How reasons name it (default `#<id>`, its attestation-store id). */
+  readonly label?: string;
 }
+
+const labelOf = (a: StoredBundle) => a.label ?? `#${a.id}`;
 
 export interface ClosurePath {
   readonly path: string;
@@ -152,7 +156,7 @@ function checkProvenance(
     );
     if (!entry) {
       fail(
-        `provenance #${a.id} is signed by ${signer.keyid} as builder '${id}', which the policy does not bind to that key`,
+        `provenance ${labelOf(a)} is signed by ${signer.keyid} as builder '${id}', which the policy does not bind to that key`,
         base,
       );
       continue;
@@ -160,7 +164,7 @@ function checkProvenance(
     const type = buildTypeOf(v.statement);
     if (type === undefined || !policy.buildTypes.includes(type)) {
       fail(
-        `provenance #${a.id} has buildType '${type ?? "none"}', which the policy does not accept`,
+        `provenance ${labelOf(a)} has buildType '${type ?? "none"}', which the policy does not accept`,
         base + 1,
       );
       continue;
@@ -169,7 +173,7 @@ function checkProvenance(
     const min = policy.require.buildLevel;
     if (min !== undefined && level < min) {
       fail(
-        `provenance #${a.id} is from builder '${id}' at SLSA Build L${level}; the policy requires L${min}`,
+        `provenance ${labelOf(a)} is from builder '${id}' at SLSA Build L${level}; the policy requires L${min}`,
         base + 2,
       );
       continue;
@@ -177,7 +181,7 @@ function checkProvenance(
     if (p.root) {
       const problem = sourceProblem(policy, v.statement);
       if (problem) {
-        fail(`provenance #${a.id}: ${problem}`, base + 3);
+        fail(`provenance ${labelOf(a)}: ${problem}`, base + 3);
         continue;
       }
     }
@@ -210,7 +214,10 @@ function checkSubstituted(
 
 /** Claims of the keys the policy trusts for reproduction: builders and rebuilders. */
 function claimsOf(p: ClosurePath, keys: readonly PublicKey[]): Claim[] {
-  const sources = p.attestations.map((a) => ({ source: `store #${a.id}`, bytes: a.bundle }));
+  const sources = p.attestations.map((a) => ({
+    source: a.label ?? `store #${a.id}`,
+    bytes: a.bundle,
+  }));
   return claimsFrom(sources, keys).claims;
 }
 

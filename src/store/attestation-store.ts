@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
 import { Journal, JOURNAL_SCHEMA } from "./journal.js";
-import { PUSH_SCHEMA, Pushes } from "./pushes.js";
+import { PUSH_KIND_SCHEMA, PUSH_SCHEMA, Pushes } from "./pushes.js";
 import { REBUILD_SCHEMA, Rebuilds } from "./rebuilds.js";
 import { prepared } from "./table.js";
 
@@ -42,6 +42,7 @@ CREATE INDEX attestations_created_at ON attestations(created_at);
   JOURNAL_SCHEMA,
   REBUILD_SCHEMA,
   PUSH_SCHEMA,
+  PUSH_KIND_SCHEMA,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 

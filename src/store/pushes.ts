@@ -18,9 +18,22 @@ CREATE TABLE pushes (
 CREATE INDEX pushes_due ON pushes(status, next_attempt_at);
 `;
 
+/**
+ * Schema 5: the same queue carries publications of attestations to binary caches
+ * (kind 'cache', destination the cache URL) beside image pushes (kind 'image').
+ */
+export const PUSH_KIND_SCHEMA = `
+ALTER TABLE pushes ADD COLUMN kind TEXT NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'cache'));
+CREATE INDEX pushes_kind_due ON pushes(kind, status, next_attempt_at);
+`;
+
+/** What a queued row delivers: an image to a registry, or attestations to a binary cache. */
+export type PushKind = "image" | "cache";
+
 export type PushStatus = "pending" | "pushed" | "failed" | "skipped";
 
 export interface PushRow {
+  readonly kind: PushKind;
   readonly path: string;
   readonly destination: string;
   readonly status: PushStatus;
@@ -32,6 +45,7 @@ export interface PushRow {
 }
 
 interface Row {
+  kind: PushKind;
   path: string;
   destination: string;
   status: PushStatus;
@@ -43,6 +57,7 @@ interface Row {
 }
 
 const fromRow = (r: Row): PushRow => ({
+  kind: r.kind,
   path: r.path,
   destination: r.destination,
   status: r.status,
@@ -55,35 +70,53 @@ const fromRow = (r: Row): PushRow => ({
 
 /** Durable push queue: every method is one statement, or runs in the caller's transaction. */
 export class Pushes extends StoreTable {
-  /** Queue a push once; an existing row is left alone. */
-  enqueue(path: string, destination: string, now: number): void {
+  /**
+   * Queue a push once; an existing row is left alone, except that a finished
+   * publication to a cache is queued again (the path has new attestations).
+   */
+  enqueue(path: string, destination: string, now: number, kind: PushKind = "image"): void {
     this.run(() =>
-      this.stmt(
-        "INSERT OR IGNORE INTO pushes (path, destination, status, queued_at) VALUES (?, ?, 'pending', ?)",
-      ).run(path, destination, now),
+      kind === "image"
+        ? this.stmt(
+            "INSERT OR IGNORE INTO pushes (kind, path, destination, status, queued_at) VALUES ('image', ?, ?, 'pending', ?)",
+          ).run(path, destination, now)
+        : this.stmt(
+            `INSERT INTO pushes (kind, path, destination, status, queued_at) VALUES ('cache', ?, ?, 'pending', ?)
+               ON CONFLICT (path, destination) DO UPDATE SET status = 'pending', attempts = 0,
+                 next_attempt_at = 0, queued_at = excluded.queued_at, finished_at = NULL
+               WHERE status <> 'pending'`,
+          ).run(path, destination, now),
     );
   }
 
-  due(now: number, limit: number): PushRow[] {
+  due(kind: PushKind, now: number, limit: number): PushRow[] {
     return this.run(() =>
       (
         this.stmt(
-          "SELECT * FROM pushes WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY queued_at, path LIMIT ?",
-        ).all(now, limit) as Row[]
+          "SELECT * FROM pushes WHERE kind = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY queued_at, path LIMIT ?",
+        ).all(kind, now, limit) as Row[]
       ).map(fromRow),
     );
   }
 
-  /** Whether a push of this path is still owed (pending). */
-  owes(path: string): boolean {
+  /** Whether a push of this path of this kind is still owed (pending). */
+  owes(path: string, kind: PushKind = "image"): boolean {
     return this.run(
       () =>
-        this.stmt("SELECT 1 FROM pushes WHERE path = ? AND status = 'pending'").get(path) !==
-        undefined,
+        this.stmt("SELECT 1 FROM pushes WHERE path = ? AND kind = ? AND status = 'pending'").get(
+          path,
+          kind,
+        ) !== undefined,
     );
   }
 
-  pushed(path: string, destination: string, digest: string, referrer: string | null, now: number) {
+  pushed(
+    path: string,
+    destination: string,
+    digest: string | null,
+    referrer: string | null,
+    now: number,
+  ) {
     this.run(() =>
       this.stmt(
         `UPDATE pushes SET status = 'pushed', digest = ?, referrer = ?, finished_at = ?, last_error = NULL,
@@ -115,22 +148,23 @@ export class Pushes extends StoreTable {
     );
   }
 
-  list(status?: PushStatus, limit = 100): PushRow[] {
+  list(kind: PushKind, limit = 100): PushRow[] {
     return this.run(() =>
       (
-        this.stmt(
-          `SELECT * FROM pushes ${status ? "WHERE status = ?" : ""} ORDER BY queued_at DESC LIMIT ?`,
-        ).all(...(status ? [status, limit] : [limit])) as Row[]
+        this.stmt("SELECT * FROM pushes WHERE kind = ? ORDER BY queued_at DESC LIMIT ?").all(
+          kind,
+          limit,
+        ) as Row[]
       ).map(fromRow),
     );
   }
 
-  counts(): Record<PushStatus, number> {
+  counts(kind: PushKind): Record<PushStatus, number> {
     return this.run(() => {
       const c: Record<PushStatus, number> = { pending: 0, pushed: 0, failed: 0, skipped: 0 };
       for (const r of this.stmt(
-        "SELECT status, count(*) AS n FROM pushes GROUP BY status",
-      ).all() as { status: PushStatus; n: number }[])
+        "SELECT status, count(*) AS n FROM pushes WHERE kind = ? GROUP BY status",
+      ).all(kind) as { status: PushStatus; n: number }[])
         c[r.status] = r.n;
       return c;
     });

@@ -3,6 +3,8 @@
 // store does, e.g. nginx with WebDAV). Only the files of the attestation layout
 // (src/cache) and narinfos are read or written; NARs are never touched.
 import { randomBytes } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CacheError } from "../cache/index.js";
@@ -14,6 +16,8 @@ export interface BinaryCache {
   get(path: string): Promise<Buffer | undefined>;
   /** Write a file, whole: a reader sees the old bytes or the new, never half. */
   put(path: string, bytes: Buffer, contentType: string): Promise<void>;
+  /** Let go of kept-alive connections. */
+  close?(): void;
 }
 
 const MAX_BYTES = 64 << 20;
@@ -64,46 +68,70 @@ function fileCache(url: string): BinaryCache {
   };
 }
 
+/**
+ * HTTP(S) with node:http and a keep-alive agent: a closure is thousands of small
+ * requests, and fetch() costs several times more CPU per request.
+ */
 function httpCache(url: string, timeoutMs: number): BinaryCache {
-  const request = async (method: "GET" | "PUT", path: string, body?: Buffer, type?: string) => {
+  const base = new URL(url);
+  const client = base.protocol === "https:" ? https : http;
+  const agent = new client.Agent({ keepAlive: true, maxSockets: 32 });
+  const request = (method: "GET" | "PUT", path: string, body?: Buffer, type?: string) => {
     const target = `${url}/${path}`;
-    try {
-      return await fetch(target, {
-        method,
-        signal: AbortSignal.timeout(timeoutMs),
-        ...(body ? { body, headers: { "content-type": type ?? "application/octet-stream" } } : {}),
+    return new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const fail = (why: string, cause?: unknown) =>
+        reject(new CacheError("UNREACHABLE", `${method} ${target}: ${why}`, { cause }));
+      const req = client.request(
+        target,
+        {
+          method,
+          agent,
+          headers: body
+            ? { "content-type": type ?? "application/octet-stream", "content-length": body.length }
+            : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_BYTES) {
+              req.destroy();
+              reject(new CacheError("MALFORMED", `${target} is larger than ${MAX_BYTES} bytes`));
+            } else chunks.push(c);
+          });
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }),
+          );
+          res.on("error", (e) => fail(e.message, e));
+        },
+      );
+      req.setTimeout(timeoutMs, () => {
+        req.destroy();
+        fail(`no answer within ${timeoutMs / 1000} s`);
       });
-    } catch (cause) {
-      const e = cause as Error & { cause?: { code?: string } };
-      const why =
-        e.name === "TimeoutError"
-          ? `no answer within ${timeoutMs / 1000} s`
-          : (e.cause?.code ?? e.message);
-      throw new CacheError("UNREACHABLE", `${method} ${target}: ${why}`, { cause });
-    }
+      req.on("error", (e: NodeJS.ErrnoException) => fail(e.code ?? e.message, e));
+      req.end(body);
+    });
   };
   return {
     url,
     async get(path) {
       const r = await request("GET", path);
-      if (r.status === 404 || r.status === 410) {
-        await r.body?.cancel();
-        return undefined;
-      }
-      if (!r.ok) {
-        await r.body?.cancel();
+      if (r.status === 404 || r.status === 410) return undefined;
+      if (r.status < 200 || r.status > 299) {
         throw new CacheError("SERVER", `GET ${url}/${path}: HTTP ${r.status}`);
       }
-      const bytes = Buffer.from(await r.arrayBuffer());
-      if (bytes.length > MAX_BYTES) {
-        throw new CacheError("MALFORMED", `${url}/${path} is larger than ${MAX_BYTES} bytes`);
-      }
-      return bytes;
+      return r.body;
     },
     async put(path, bytes, contentType) {
       const r = await request("PUT", path, bytes, contentType);
-      await r.body?.cancel();
-      if (!r.ok) throw new CacheError("WRITE_FAILED", `PUT ${url}/${path}: HTTP ${r.status}`);
+      if (r.status < 200 || r.status > 299) {
+        throw new CacheError("WRITE_FAILED", `PUT ${url}/${path}: HTTP ${r.status}`);
+      }
+    },
+    close() {
+      agent.destroy();
     },
   };
 }

@@ -7,7 +7,10 @@ import { spawnSync } from "node:child_process";
 import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DEFAULT_RETRY } from "../../src/chains/index.js";
 import { cliHome, isOneLineError, provenix, provenixAsync } from "../helpers/cli.js";
+import { Daemon } from "../helpers/daemon.js";
 import { nginxCache, staticCache } from "../helpers/http-cache.js";
 import { build, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { FaultProxy } from "../helpers/registry.js";
@@ -18,7 +21,7 @@ const SALT = `cache-${process.pid}-${Date.now()}`;
 interface Verified {
   root: string;
   ok: boolean;
-  paths: { path: string; ok: boolean; reason?: string; narinfoKey?: string }[];
+  paths: { path: string; ok: boolean; reason?: string; narinfoKey?: string; cache?: string }[];
 }
 
 /** A builder: its provenix home, a cache signing key, and the app fixture built and attested. */
@@ -301,4 +304,209 @@ test("verify --from a read-only cache: a missing attestation, a tampered narinfo
   assert.ok(isOneLineError(refused), refused.stderr);
   assert.match(refused.stderr, /PUT .*: HTTP 501/);
   assert.doesNotMatch(refused.stdout, /published/);
+});
+
+test("verify --from --policy: a closure from the cache against a policy (provenance, or the cache's signature where the policy trusts it), with a VSA; --from-substituters takes the caches from Nix's configuration", async (t) => {
+  const b = builder(`${SALT}-c`);
+  const cacheDir = tempDir("provenix-cache-");
+  nixCopyTo(cacheDir, b.secretKey, b.app);
+  // Only the app's attestations travel: libB has none in the cache.
+  assert.equal(provenix(["publish", "--to", `file://${cacheDir}`, b.app], b.env).code, 0);
+  const [libB = ""] = b.closure.filter((p) => p !== b.app);
+  const http = await staticCache(t, cacheDir);
+  const pub = readFileSync(join(b.env.XDG_CONFIG_HOME ?? "", "provenix", "signing.pub"), "utf8");
+  const dir = tempDir();
+  const policy = (name: string, extra = "") => {
+    const f = join(dir, name);
+    writeFileSync(
+      f,
+      `apiVersion: provenix.dev/policy/v1\nbuilders:\n  - keys: ["${pub.trim()}"]\n${extra}`,
+    );
+    return f;
+  };
+  interface PolicyOut {
+    ok: boolean;
+    from: string[];
+    paths: { path: string; ok: boolean; basis?: string; reason?: string; detail?: string }[];
+  }
+  const consumerHome = cliHome();
+  assert.equal(provenix(["keygen"], consumerHome).code, 0);
+  const check = async (args: string[], code: number) => {
+    const r = await provenixAsync(
+      ["verify", "--json", "--no-nix-keys", "--cache-key", b.cacheKey, "--closure", ...args, b.app],
+      consumerHome,
+    );
+    assert.equal(r.code, code, r.stdout + r.stderr);
+    return JSON.parse(r.stdout) as PolicyOut;
+  };
+
+  const strict = await check(["--from", http.url, "--policy", policy("strict.yaml")], 1);
+  assert.deepEqual(strict.from, [http.url]);
+  const byPath = (o: PolicyOut, p: string) => o.paths.find((x) => x.path === p);
+  assert.equal(byPath(strict, b.app)?.basis, "provenance");
+  assert.equal(byPath(strict, libB)?.ok, false);
+  assert.match(byPath(strict, libB)?.reason ?? "", /no provenance for .*libb/);
+
+  // The policy trusts the cache's key for substituted paths: libB passes on the narinfo.
+  const vsa = join(dir, "app.vsa.json");
+  const lenient = policy("lenient.yaml", `substituters:\n  keys: ["${b.cacheKey}"]\n`);
+  const ok = await check(["--from", http.url, "--policy", lenient, "--emit-vsa", vsa], 0);
+  assert.deepEqual(
+    ok.paths.map((p) => [p.path, p.basis]),
+    [
+      [b.app, "provenance"],
+      [libB, "substituted"],
+    ],
+  );
+  assert.equal(byPath(ok, libB)?.detail, "narinfo signed by cache-test-1");
+  // The VSA names the NAR hash of the cache's narinfo: the local copy's (Nix's record) matches.
+  const consumerPub = readFileSync(
+    join(consumerHome.XDG_CONFIG_HOME ?? "", "provenix", "signing.pub"),
+    "utf8",
+  ).trim();
+  const checked = provenix(
+    ["verify", "--no-nix-keys", "--trusted-key", consumerPub, "--vsa", vsa, b.app],
+    consumerHome,
+  );
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+
+  // A cache key the consumer does not trust: every path fails with the narinfo reason.
+  const untrusted = await provenixAsync(
+    ["verify", "--json", "--no-nix-keys", "--from", http.url, "--policy", lenient, b.app],
+    consumerHome,
+  );
+  assert.equal(untrusted.code, 1);
+  assert.match(
+    (JSON.parse(untrusted.stdout) as PolicyOut).paths[0]?.reason ?? "",
+    /has no signature by a trusted cache key/,
+  );
+
+  // Nix's substituters, in order: an empty cache first, then this one.
+  const empty = tempDir("provenix-cache-empty-");
+  const env = {
+    ...consumerHome,
+    NIX_CONFIG: `substituters = file://${empty}?priority=10 ${http.url}`,
+  };
+  const subst = await provenixAsync(
+    [
+      "verify",
+      "--json",
+      "--no-nix-keys",
+      "--cache-key",
+      b.cacheKey,
+      "--trusted-key",
+      pub.trim(),
+      "--from-substituters",
+      "--closure",
+      b.app,
+    ],
+    env,
+  );
+  assert.equal(subst.code, 1, subst.stdout + subst.stderr);
+  const [res] = JSON.parse(subst.stdout) as (Verified & { cache: string })[];
+  assert.equal(res?.cache, `file://${empty}, ${http.url}`);
+  assert.deepEqual(
+    res?.paths.map((p) => [p.path, p.ok, p.cache]),
+    [
+      [b.app, true, http.url],
+      [libB, false, http.url],
+    ],
+  );
+  const both = await provenixAsync(
+    ["verify", "--from", http.url, "--from-substituters", b.app],
+    env,
+  );
+  assert.equal(both.code, 2);
+  assert.ok(isOneLineError(both), both.stderr);
+});
+
+test("daemon --publish-to: attested outputs are queued with their attestation, published once the cache has them, and a kill -9 mid-publication loses nothing", async (t) => {
+  const env = cliHome();
+  assert.equal(provenix(["keygen"], env).code, 0);
+  const dir = tempDir();
+  run("nix-store", [
+    "--generate-binary-cache-key",
+    "cache-test-1",
+    join(dir, "cache.sk"),
+    join(dir, "cache.pk"),
+  ]);
+  const cacheKey = readFileSync(join(dir, "cache.pk"), "utf8").trim();
+  const cacheDir = tempDir("provenix-cache-");
+  // The first daemon's cache never answers: it is killed while publishing.
+  const hang = await FaultProxy.start(t, "127.0.0.1:9", () => ({ kind: "hang" }));
+  const first = Daemon.start(
+    t,
+    [
+      "--no-gc-roots",
+      "--poll",
+      "100",
+      "--publish-to",
+      `http://${hang.host}`,
+      "--cache-timeout",
+      "120",
+    ],
+    env,
+  );
+  await first.waitFor((e) => e.event === "started", "start");
+  const [app = ""] = build("app", `${SALT}-daemon`);
+  await first.waitFor((e) => e.event === "attested" && e.path === app, "the app attested");
+  for (let i = 0; i < 100 && hang.hits === 0; i++) await sleep(100);
+  assert.ok(hang.hits > 0, "the daemon was publishing when it was killed");
+  await first.stop("SIGKILL");
+
+  const status = () =>
+    (
+      JSON.parse(provenix(["status", "--json"], env).stdout) as {
+        publications: {
+          counts: Record<string, number>;
+          recent: { path: string; status: string }[];
+        };
+      }
+    ).publications;
+  const queued = status();
+  assert.ok(
+    queued.recent.some((r) => r.path === app && r.status === "pending"),
+    JSON.stringify(queued),
+  );
+
+  // Not in the cache yet: retried, not reported published.
+  const once = (log?: string) =>
+    Daemon.start(t, ["--no-gc-roots", "--once", "--publish-to", `file://${cacheDir}`], env, log);
+  const second = once();
+  await second.wait();
+  const retry = second.events().find((e) => e.event === "publish-retry" && e.path === app);
+  assert.match(String(retry?.error), /is not in file:.* \(no narinfo yet\)/);
+  assert.ok(!second.events().some((e) => e.event === "published"));
+
+  // The cache gets the closure (as a post-build hook or a farm would copy it); the next
+  // pass, once the backoff is over, publishes.
+  nixCopyTo(cacheDir, join(dir, "cache.sk"), app);
+  await sleep(DEFAULT_RETRY.baseMs + 200);
+  const third = once();
+  await third.wait();
+  const published = third
+    .events()
+    .filter((e) => e.event === "published")
+    .map((e) => e.path);
+  const closure = run("nix-store", ["--query", "--requisites", app]).trim().split("\n");
+  assert.deepEqual([...published].sort(), [...closure].sort());
+  assert.equal(status().counts.pushed, closure.length);
+
+  const pub = readFileSync(join(env.XDG_CONFIG_HOME ?? "", "provenix", "signing.pub"), "utf8");
+  const v = await provenixAsync(
+    [
+      "verify",
+      "--from",
+      `file://${cacheDir}`,
+      "--closure",
+      "--no-nix-keys",
+      "--cache-key",
+      cacheKey,
+      "--trusted-key",
+      pub.trim(),
+      app,
+    ],
+    cliHome(),
+  );
+  assert.equal(v.code, 0, v.stdout + v.stderr);
 });
