@@ -10,13 +10,13 @@ import {
   type Statement,
 } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
-import { signBundle, type Signer } from "../sign/index.js";
+import type { BundleSigner } from "../sign/index.js";
 import type { AttestationStore, NewAttestation } from "../store/index.js";
 
 export interface AttestContext {
   readonly nix: NixStore;
   readonly host: BuildHost;
-  readonly signer: Signer;
+  readonly signer: BundleSigner;
   readonly store: AttestationStore;
   readonly builderId: string;
   readonly provenixVersion: string;
@@ -68,7 +68,7 @@ export async function attestDerivation(
   options: AttestOptions = {},
 ): Promise<AttestResult> {
   const statement = await provenanceFor(ctx, drvPath, options);
-  return { ...signAndStore(ctx, statement, drvPath), statement };
+  return { ...(await signAndStore(ctx, statement, drvPath)), statement };
 }
 
 /** A statement signed (DSSE in a Sigstore bundle), ready for the attestation store. */
@@ -80,18 +80,17 @@ export interface SignedStatement {
   readonly record: NewAttestation;
 }
 
-export function signStatement(
+export async function signStatement(
   ctx: Pick<AttestContext, "signer" | "builderId">,
   statement: Statement,
   drvPath: string,
-): SignedStatement {
+): Promise<SignedStatement> {
   const payload = serializeStatement(statement);
-  const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, ctx.signer);
+  const { bundle, keyid } = await ctx.signer.signBundle(payload, IN_TOTO_PAYLOAD_TYPE);
   const subjects = statement.subject.map((s) => ({
     name: s.name ?? "",
     sha256: s.digest?.sha256 ?? "",
   }));
-  const keyid = ctx.signer.publicKey.keyid;
   return {
     drvPath,
     subjects,
@@ -112,12 +111,12 @@ export function signStatement(
 export type SignContext = Pick<AttestContext, "signer" | "store" | "builderId">;
 
 /** Sign a statement (DSSE in a Sigstore bundle) and keep it in the attestation store. */
-export function signAndStore(
+export async function signAndStore(
   ctx: SignContext,
   statement: Statement,
   drvPath: string,
-): Omit<AttestResult, "statement"> {
-  const signed = signStatement(ctx, statement, drvPath);
+): Promise<Omit<AttestResult, "statement">> {
+  const signed = await signStatement(ctx, statement, drvPath);
   const { id, inserted } = ctx.store.put(signed.record);
   return {
     drvPath,

@@ -10,7 +10,7 @@ import {
 } from "../chains/index.js";
 import { NixError, type NixStore, type RegisteredPath } from "../nix/index.js";
 import type { ClosureKind } from "../sbom/index.js";
-import type { Signer } from "../sign/index.js";
+import type { BundleSigner } from "../sign/index.js";
 import type { AttestationStore, Journal, JournalRow } from "../store/index.js";
 import { provenanceFor, signStatement, type SignedStatement } from "./attest.js";
 import { makeSbom, sbomStatement, type SbomFormat } from "./sbom.js";
@@ -62,7 +62,7 @@ export interface ChainsDeps {
   readonly nix: NixStore;
   readonly feed: RegistrationFeed;
   readonly host: BuildHost;
-  readonly signer: Signer;
+  readonly signer: BundleSigner;
   readonly store: AttestationStore;
   readonly roots?: RootKeeper;
   readonly spool?: SpoolFeed;
@@ -387,7 +387,7 @@ export class Chains {
       derivations,
     };
     const statement = await provenanceFor(ctx, drv);
-    const signed = [signStatement({ ...ctx, signer: this.deps.signer }, statement, drv)];
+    const signed = [await signStatement({ ...ctx, signer: this.deps.signer }, statement, drv)];
     const subjects = signed[0]?.subjects ?? [];
     for (const s of this.o.sboms) {
       const document = await makeSbom(
@@ -396,7 +396,7 @@ export class Chains {
         { format: s.format, closure: s.closure, toolVersion: this.o.provenixVersion },
       );
       signed.push(
-        signStatement(
+        await signStatement(
           { ...ctx, signer: this.deps.signer },
           sbomStatement(subjects, s.format, document),
           drv,

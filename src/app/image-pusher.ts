@@ -4,7 +4,7 @@ import type { BuildHost } from "../attest/index.js";
 import { nextAttempt, type RetryPolicy } from "../chains/index.js";
 import { formatReference, OciError, parseReference, type ImageReference } from "../oci/index.js";
 import type { NixStore } from "../nix/index.js";
-import type { Signer } from "../sign/index.js";
+import type { BundleSigner } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import { openImage } from "../system/image-source.js";
 import type { RegistryClient } from "../system/registry.js";
@@ -24,7 +24,7 @@ export class ImagePusher {
       readonly nix: NixStore;
       readonly host: BuildHost;
       readonly store: AttestationStore;
-      readonly signer: Signer;
+      readonly signer: BundleSigner;
       readonly client: RegistryClient;
       readonly emit: (e: ChainsEvent) => void;
       readonly release?: (path: string) => void;

@@ -9,7 +9,7 @@ import {
   type Policy,
   type PolicyResult,
 } from "../policy/index.js";
-import { signBundle, type Signer } from "../sign/index.js";
+import type { BundleSigner } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
 import { hashNar } from "../system/nar-dump.js";
 import { buildClosure } from "./closure.js";
@@ -84,7 +84,7 @@ export async function verifyWithPolicy(
 }
 
 export interface VsaOptions {
-  readonly signer: Signer;
+  readonly signer: BundleSigner;
   readonly verifierId: string;
   readonly verifierVersion: Record<string, string>;
   readonly resourceUri: string;
@@ -93,12 +93,12 @@ export interface VsaOptions {
 }
 
 /** Sign a VSA for this result about the roots (their NAR hashes), and keep it in the attestation store. */
-export function emitVsa(
+export async function emitVsa(
   store: AttestationStore,
   subjects: readonly { name: string; sha256: string }[],
   result: PolicyResult,
   o: VsaOptions,
-): { bundle: Buffer; id: number } {
+): Promise<{ bundle: Buffer; id: number }> {
   const statement = vsaStatement({
     subjects,
     verifierId: o.verifierId,
@@ -109,11 +109,11 @@ export function emitVsa(
     result,
   });
   const payload = serializeStatement(statement);
-  const bundle = signBundle(payload, IN_TOTO_PAYLOAD_TYPE, o.signer);
+  const { bundle, keyid } = await o.signer.signBundle(payload, IN_TOTO_PAYLOAD_TYPE);
   const { id } = store.put({
     bundle,
     payload,
-    keyid: o.signer.publicKey.keyid,
+    keyid,
     predicateType: VSA_V1,
     builderId: o.verifierId,
     subjects: [...subjects],

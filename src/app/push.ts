@@ -22,7 +22,7 @@ import {
   ociDigest,
 } from "../oci/index.js";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
-import { bundleFromEnvelope, parseBundle, type Signer } from "../sign/index.js";
+import { bundleFromEnvelope, parseBundle, type BundleSigner } from "../sign/index.js";
 import { derivationOf } from "../system/targets.js";
 import { provenanceFor, signAndStore, type AttestContext } from "./attest.js";
 import { withGzipLayers, type ImageSource } from "../system/image-source.js";
@@ -318,7 +318,7 @@ export async function pushAndAttest(
   ref: ImageReference,
   output: string,
   image: ImageSource,
-  o: PushOptions & { signer?: Signer; cosignLegacy?: boolean } = {},
+  o: PushOptions & { signer?: BundleSigner; cosignLegacy?: boolean } = {},
 ): Promise<{ pushed: PushResult; attestationId?: number; attached?: AttachResult }> {
   const pushed = await pushImage(client, ref, image, o);
   if (!o.signer) return { pushed };
@@ -329,7 +329,7 @@ export async function pushAndAttest(
     digest: { sha256: pushed.manifest.digest.slice("sha256:".length) },
     annotations: { "nix.storePath": output },
   });
-  const signed = signAndStore(
+  const signed = await signAndStore(
     { signer: o.signer, store: ctx.store, builderId: ctx.builderId },
     statement,
     drvPath,

@@ -168,29 +168,32 @@ export async function rebuildDerivation(
     }
   }
 
+  // Signed first (a keyless signature asks services), then stored in one
+  // transaction: the reports and the attestation that names them by digest.
+  const reports: StoredReport[] = pending.map((p) => ({
+    name: p.name,
+    mediaType: p.mediaType,
+    sha256: createHash("sha256").update(p.content).digest("hex"),
+  }));
+  const statement = reproducibilityStatement({
+    drvPath,
+    drvSha256,
+    outputs,
+    rebuilderId: ctx.builderId,
+    nixVersion,
+    system,
+    provenixVersion: ctx.provenixVersion,
+    started,
+    finished,
+    reports: reports.map((r): ResourceDescriptor => ({
+      name: r.name,
+      digest: { sha256: r.sha256 },
+      mediaType: r.mediaType,
+    })),
+  });
+  const signed = await signStatement(ctx, statement, drvPath);
   return ctx.store.transaction(() => {
-    const reports: StoredReport[] = pending.map((p) => ({
-      name: p.name,
-      mediaType: p.mediaType,
-      sha256: ctx.store.rebuilds.putReport(p.mediaType, p.content),
-    }));
-    const statement = reproducibilityStatement({
-      drvPath,
-      drvSha256,
-      outputs,
-      rebuilderId: ctx.builderId,
-      nixVersion,
-      system,
-      provenixVersion: ctx.provenixVersion,
-      started,
-      finished,
-      reports: reports.map((r): ResourceDescriptor => ({
-        name: r.name,
-        digest: { sha256: r.sha256 },
-        mediaType: r.mediaType,
-      })),
-    });
-    const signed = signStatement(ctx, statement, drvPath);
+    for (const p of pending) ctx.store.rebuilds.putReport(p.mediaType, p.content);
     const { id } = ctx.store.put(signed.record);
     const verdict = verdictOf(outputs);
     onStored?.(id, verdict, outputs);

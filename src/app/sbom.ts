@@ -61,13 +61,13 @@ export function sbomStatement(
 }
 
 /** Sign an SBOM as an in-toto statement about the outputs it describes, and store it. */
-export function attestSbom(
+export async function attestSbom(
   ctx: SignContext,
   drvPath: string,
   subjects: readonly { name: string; sha256: string }[],
   format: SbomFormat,
   document: string,
-): AttestResult<unknown> {
+): Promise<AttestResult<unknown>> {
   const statement = sbomStatement(subjects, format, document);
-  return { ...signAndStore(ctx, statement, drvPath), statement };
+  return { ...(await signAndStore(ctx, statement, drvPath)), statement };
 }

@@ -7,6 +7,7 @@ import {
   FOREIGN_STATEMENT_TYPES,
   verifyAttestation,
   type AttestationVerification,
+  type KeylessTrust,
 } from "../verify/index.js";
 import { claimsFrom, consensusFor, reproducedBy } from "../repro/index.js";
 import { storedSources } from "./consensus.js";
@@ -15,6 +16,8 @@ export interface VerifyContext {
   readonly nix: NixStore;
   readonly store: AttestationStore;
   readonly trustedKeys: readonly PublicKey[];
+  /** Keyless signers trusted, with the trusted root (also for timestamps). */
+  readonly keyless?: KeylessTrust;
   readonly builderIds?: readonly string[];
   /** The SLSA Build level builder.id must claim at least. */
   readonly minBuildLevel?: number;
@@ -67,6 +70,7 @@ export async function verifyStorePath(ctx: VerifyContext, path: string): Promise
       id: a.id,
       ...verifyAttestation(a.bundle, {
         trustedKeys: ctx.trustedKeys,
+        ...(ctx.keyless ? { keyless: ctx.keyless } : {}),
         predicateType: SLSA_PROVENANCE_V1,
         ...(ctx.builderIds ? { builderIds: ctx.builderIds } : {}),
         ...(ctx.minBuildLevel !== undefined ? { minBuildLevel: ctx.minBuildLevel } : {}),
@@ -149,6 +153,7 @@ export async function verifyBundle(
 ): Promise<BundleVerification> {
   const attestation = verifyAttestation(bytes, {
     trustedKeys: ctx.trustedKeys,
+    ...(ctx.keyless ? { keyless: ctx.keyless } : {}),
     statementTypes: FOREIGN_STATEMENT_TYPES,
     ...(predicateType !== undefined ? { predicateType } : {}),
     ...(ctx.builderIds ? { builderIds: ctx.builderIds } : {}),

@@ -25,6 +25,13 @@ import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
 import { keyCommand } from "./key-command.js";
 import { CACHE_VERIFY_HELP, publishCommand, verifyFrom } from "./cache-command.js";
 import { verifyPolicy, verifyVsaFile } from "./policy-command.js";
+import {
+  keylessTrust,
+  SIGNING_HELP,
+  SIGNING_OPTIONS,
+  TRUST_HELP,
+  TRUST_OPTIONS,
+} from "./sigstore-options.js";
 import { pushCommand, REGISTRY_HELP, REGISTRY_OPTIONS, verifyImage } from "./oci-command.js";
 import {
   consensusCommand,
@@ -86,8 +93,11 @@ Options:
   --closure KIND      the SBOM's closure: runtime (default), build or both
   --claim-level N     write builder.id with slsa-build-level=N, only if
                       'provenix assess' gives this machine level N or higher
-  --json              print the results as JSON`,
+  --json              print the results as JSON
+
+${SIGNING_HELP}`,
   options: {
+    ...SIGNING_OPTIONS,
     "claim-level": { type: "string" },
     build: { type: "boolean" },
     attr: { type: "string", short: "A" },
@@ -101,7 +111,7 @@ Options:
   builderIdIsOwn: true,
   async run(ctx, inv) {
     const targets = needTargets(inv, "target to attest");
-    const signer = await ctx.signer(inv.values.key !== undefined);
+    const signer = await ctx.bundleSigner(inv, inv.values.key !== undefined);
     await claimLevel(ctx, inv.values["claim-level"]);
     const attribute = typeof inv.values.attr === "string" ? inv.values.attr : undefined;
     const only = strings(inv.values.output);
@@ -147,7 +157,13 @@ Options:
           sha256: infos.get(p)?.narHash ?? "",
         }));
         const signCtx = { signer, store: ctx.store, builderId: ctx.config.builderId };
-        const r = attestSbom(signCtx, roots.derivations[0] ?? "", subjects, sbom.format, document);
+        const r = await attestSbom(
+          signCtx,
+          roots.derivations[0] ?? "",
+          subjects,
+          sbom.format,
+          document,
+        );
         results.push(r);
         if (!inv.json)
           inv.io.out(
@@ -280,6 +296,7 @@ With a policy (docs/policy.md; JSON Schema in docs/schemas/policy-v1.schema.json
                       https://provenix.dev/verifiers/provenix/v1#<hostname>)
   --resource-uri URI  the VSA's resourceUri (default file://<store path>)
   --policy-uri URI    the VSA's policy.uri (default the policy file's file:// URI)
+  --keyless, --timestamp-url, ...  sign the VSA the Sigstore way (see attest --help)
 
 Checking a VSA (the spec's procedure: signature, subject, predicateType,
 verifier, resourceUri, PASSED, level):
@@ -287,6 +304,8 @@ verifier, resourceUri, PASSED, level):
   --verifier-id URI   require this verifier.id
   --resource-uri URI  require this resourceUri (default file://<store path>)
   --vsa-level N       require SLSA_BUILD_LEVEL_N or higher in verifiedLevels
+
+${TRUST_HELP}
 
 ${CACHE_VERIFY_HELP}
 
@@ -316,6 +335,8 @@ ${REGISTRY_HELP}`,
     "no-rehash": { type: "boolean" },
     artifact: { type: "string", multiple: true },
     type: { type: "string" },
+    ...TRUST_OPTIONS,
+    ...SIGNING_OPTIONS,
     from: { type: "string" },
     "from-substituters": { type: "boolean" },
     "cache-key": { type: "string", multiple: true },
@@ -343,9 +364,11 @@ ${REGISTRY_HELP}`,
     const k = inv.values["require-reproduced-by"];
     if (typeof k === "string" && !/^[1-9][0-9]*$/.test(k))
       throw new CliError("USAGE", "--require-reproduced-by takes a number of builders, 1 or more");
+    const keyless = await keylessTrust(inv);
     const base = {
       nix: ctx.nix,
       trustedKeys,
+      ...(keyless ? { keyless } : {}),
       rehash: inv.values["no-rehash"] !== true,
       ...(builderIds.length > 0 ? { builderIds } : {}),
       ...(level !== undefined ? { minBuildLevel: Number(level) } : {}),

@@ -34,6 +34,11 @@ function xdg(variable: string, fallback: string): string {
   return v && v.startsWith("/") ? v : join(homedir(), fallback);
 }
 
+/** Caches that can be rebuilt (the TUF copy of the Sigstore trusted root). */
+export function cacheDir(): string {
+  return join(xdg("XDG_CACHE_HOME", ".cache"), "provenix");
+}
+
 export function configDir(): string {
   return join(xdg("XDG_CONFIG_HOME", ".config"), "provenix");
 }

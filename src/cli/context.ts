@@ -1,14 +1,16 @@
 import { existsSync } from "node:fs";
 import { DerivationCache } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
-import { parsePublicKey, type PublicKey, type Signer } from "../sign/index.js";
+import { parsePublicKey, type BundleSigner, type PublicKey, type Signer } from "../sign/index.js";
 import { LocalBuildHost } from "../system/build-host.js";
 import { loadPublicKeys, loadSigner, parsePublicKeyList } from "../system/key-files.js";
 import { NixCliStore } from "../system/nix-cli.js";
 import { DEFAULT_NIX_DB, NixDbStore } from "../system/nix-db.js";
 import { AttestationStore } from "../store/index.js";
+import type { Invocation } from "./commands.js";
 import type { Config } from "./config.js";
 import { CliError } from "./errors.js";
+import { bundleSigner } from "./sigstore-options.js";
 
 /**
  * The Nix store adapter: the read-only database when it can be opened (measured
@@ -81,6 +83,11 @@ export class Context {
         ? nixKeys
         : "";
     return parsePublicKeyList(text);
+  }
+
+  /** What signs bundles: the signing key, or keyless, with the Sigstore options of `inv`. */
+  bundleSigner(inv: Invocation, explicitKey: boolean): Promise<BundleSigner> {
+    return bundleSigner(inv, () => this.signer(explicitKey), explicitKey);
   }
 
   /** The signing key from --key, PROVENIX_KEY, the config file or the default path. */

@@ -26,6 +26,7 @@ import type { SbomFormat } from "../app/sbom.js";
 import { CachePublisher } from "../app/cache-publisher.js";
 import { ImagePusher } from "../app/image-pusher.js";
 import { cacheFrom } from "./cache-command.js";
+import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 import { parseReference } from "../oci/index.js";
 import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
 
@@ -148,7 +149,11 @@ Binary caches (provenance travels with the binaries, docs/binary-cache.md):
                       output's narinfo; queued in the same transaction as the
                       attestation, retried with backoff while the path is not
                       there yet or the cache fails
-  --cache-timeout S   seconds to wait for each answer of the cache (default 30)`,
+  --cache-timeout S   seconds to wait for each answer of the cache (default 30)
+
+${SIGNING_HELP}
+                      (the daemon signs keylessly with one certificate per
+                      signature, and reads --identity-token again each time)`,
   options: {
     key: { type: "string" },
     "builder-id": { type: "string" },
@@ -170,6 +175,7 @@ Binary caches (provenance travels with the binaries, docs/binary-cache.md):
     "claim-level": { type: "string" },
     "push-to": { type: "string" },
     "push-max-attempts": { type: "string" },
+    ...SIGNING_OPTIONS,
     "publish-to": { type: "string" },
     "cache-timeout": { type: "string" },
     ...REGISTRY_OPTIONS,
@@ -210,7 +216,7 @@ Binary caches (provenance travels with the binaries, docs/binary-cache.md):
       // lowering priority is best effort
     }
 
-    const signer = await ctx.signer(inv.values.key !== undefined);
+    const signer = await ctx.bundleSigner(inv, inv.values.key !== undefined);
     await claimLevel(ctx, inv.values["claim-level"], { daemonRunning: true });
     const nix = openNixDb();
     const controller = new AbortController();

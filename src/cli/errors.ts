@@ -30,14 +30,17 @@ export const EXIT_CODE_HELP = `Exit codes:
   2   usage error: unknown command or option, missing argument, bad config
       or policy file (including a nix.conf that already has another
       post-build-hook)
-  3   bad input: path outside the store, not built, malformed .drv or bundle
-  4   key problem: unreadable, malformed or insecure (group/other-readable) key
+  3   bad input: path outside the store, not built, malformed .drv, bundle or
+      trusted root
+  4   key problem: unreadable, malformed or insecure (group/other-readable) key;
+      no usable identity token for keyless signing
   5   attestation store problem: corrupt, foreign, locked, unwritable, disk full,
       or another daemon already running on it
   6   Nix problem: Nix not installed, or a nix command failed
-  7   registry or binary-cache problem: unreachable, timed out, credentials
-      refused, access denied, server errors after retries, a digest the registry
-      disagrees with, an upload the cache refused
+  7   registry, binary-cache or signing-service problem: unreachable, timed
+      out, credentials refused, access denied, server errors after retries, a
+      digest the registry disagrees with, an upload the cache refused, Fulcio,
+      Rekor or a timestamp authority failing or refusing
   70  internal error: a bug in provenix; please report it`;
 
 /** Map any error to an exit code and one line. Unknown errors are bugs. */
@@ -65,7 +68,13 @@ export function describeError(e: unknown): { exit: number; message: string } {
     }
   }
   if (e instanceof SignError) {
-    return { exit: e.code === "MALFORMED_BUNDLE" ? EXIT.INPUT : EXIT.KEY, message: e.message };
+    const exit =
+      e.code === "MALFORMED_BUNDLE" || e.code === "MALFORMED_TRUST_ROOT"
+        ? EXIT.INPUT
+        : e.code === "SIGNING_SERVICE"
+          ? EXIT.REGISTRY
+          : EXIT.KEY;
+    return { exit, message: e.message };
   }
   if (e instanceof ChainsError) return { exit: EXIT.USAGE, message: e.message };
   if (e instanceof PolicyError) return { exit: EXIT.USAGE, message: e.message };

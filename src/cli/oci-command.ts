@@ -14,6 +14,7 @@ import { printJson, strings, trustedKeysFrom } from "./args.js";
 import type { Command, Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
+import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 
 export const REGISTRY_OPTIONS = {
   "plain-http": { type: "boolean" },
@@ -148,8 +149,11 @@ Options:
   --builder-id URI    runDetails.builder.id; env PROVENIX_BUILDER_ID
   --quiet             no progress on stderr
 ${REGISTRY_HELP}
-  --json              print the result as JSON`,
+  --json              print the result as JSON
+
+${SIGNING_HELP}`,
   options: {
+    ...SIGNING_OPTIONS,
     ...REGISTRY_OPTIONS,
     stream: { type: "boolean" },
     quiet: { type: "boolean" },
@@ -176,7 +180,7 @@ ${REGISTRY_HELP}
       throw new CliError("USAGE", `--manifest-format takes oci or docker, not '${format}'`);
     }
     const attest = inv.values["no-attest"] !== true;
-    const signer = attest ? await ctx.signer(inv.values.key !== undefined) : undefined;
+    const signer = attest ? await ctx.bundleSigner(inv, inv.values.key !== undefined) : undefined;
     const client = registryClient(ref, inv);
     let stream: { file: string; dir: string } | undefined;
     if (inv.values.stream === true) {

@@ -93,9 +93,9 @@ export async function reportPolicyResult(
     if (typeof inv.values["signing-key"] === "string") {
       ctx.config = { ...ctx.config, key: inv.values["signing-key"] };
     }
-    const signer = await ctx.signer(typeof inv.values["signing-key"] === "string");
+    const signer = await ctx.bundleSigner(inv, typeof inv.values["signing-key"] === "string");
     const out = inv.values["emit-vsa"];
-    const v = emitVsa(ctx.store, r.subjects, result, {
+    const v = await emitVsa(ctx.store, r.subjects, result, {
       signer,
       verifierId: (inv.values["verifier-id"] as string | undefined) ?? DEFAULT_VERIFIER_ID(),
       verifierVersion: { provenix: VERSION },

@@ -27,6 +27,7 @@ import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { attachedBundles, REGISTRY_HELP, REGISTRY_OPTIONS } from "./oci-command.js";
 import { CACHE_IMPORT_HELP, importFrom } from "./cache-command.js";
+import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 
 const DIFFOSCOPE_TIMEOUT_S = 300;
 
@@ -51,7 +52,7 @@ async function rebuildContext(ctx: Context, inv: Invocation): Promise<RebuildCon
   return {
     nix: ctx.nix,
     host: ctx.host,
-    signer: await ctx.signer(inv.values.key !== undefined),
+    signer: await ctx.bundleSigner(inv, inv.values.key !== undefined),
     store: ctx.store,
     builderId: ctx.config.builderId,
     provenixVersion: VERSION,
@@ -117,8 +118,11 @@ Options:
   --json              print the results as JSON
 
 Exit status: 0 when everything rebuilt was reproducible, 1 when an output
-differs or (with --closure) a rebuild failed, otherwise as for every command.`,
+differs or (with --closure) a rebuild failed, otherwise as for every command.
+
+${SIGNING_HELP}`,
   options: {
+    ...SIGNING_OPTIONS,
     closure: { type: "string" },
     restart: { type: "boolean" },
     html: { type: "string" },

@@ -20,25 +20,40 @@ export interface Envelope {
 
 export interface ParsedBundle {
   readonly mediaType: string;
+  /** The whole bundle, for verifying its certificate, log entries and timestamps. */
+  readonly bundle: Bundle;
+  /** Signed keylessly: the verification material is a certificate, not a key hint. */
+  readonly certificate: boolean;
   /** The verification material's public-key hint, if the bundle names one. */
   readonly keyHint: string | undefined;
   readonly envelope: Envelope;
 }
 
 /**
- * Sign `payload` as a DSSE envelope inside a Sigstore bundle v0.3. Returns the
- * bundle's JSON bytes.
+ * Signs statements into Sigstore bundles: with a key (here), or keyless, or with
+ * timestamps from a TSA (src/system/sigstore-signing.ts, which talk to services).
+ */
+export interface BundleSigner {
+  /** How messages name the signer before it signs: a key's keyid, or "keyless". */
+  readonly name: string;
+  /** The bundle's JSON bytes, and the signer as the attestation store records it (keyid). */
+  signBundle(payload: Buffer, payloadType: string): Promise<{ bundle: Buffer; keyid: string }>;
+}
+
+/**
+ * Sign `payload` as a DSSE envelope inside a Sigstore bundle v0.3 (the object;
+ * `serializeBundle` gives its bytes).
  *
- * Keyids as every verifier accepts them (docs/formats.md, "Keyids and hints"): the
+ * Keyids and hints as every verifier accepts them (docs/formats.md, "Keyids and hints"): the
  * DSSE signature's keyid is empty, as cosign and sigstore-go write it, because
  * go-securesystemslib (under cosign and sigstore-go) skips a signature whose keyid
  * differs from the one it computes for the key it was given; the verification
  * material's public-key hint is the key's SPKI SHA-256 in base64, as cosign and
  * sigstore-go write it.
  */
-export function signBundle(payload: Buffer, payloadType: string, signer: Signer): Buffer {
+export function dsseBundle(payload: Buffer, payloadType: string, signer: Signer): Bundle {
   const sig = signer.sign(preAuthEncoding(payloadType, payload));
-  const bundle: Bundle = {
+  return {
     mediaType: BUNDLE_V03_MEDIA_TYPE,
     content: {
       $case: "dsseEnvelope",
@@ -50,7 +65,26 @@ export function signBundle(payload: Buffer, payloadType: string, signer: Signer)
       timestampVerificationData: { rfc3161Timestamps: [] },
     },
   };
+}
+
+/** A bundle's JSON bytes, as they are stored and published. */
+export function serializeBundle(bundle: Bundle): Buffer {
   return Buffer.from(JSON.stringify(bundleToJSON(bundle)), "utf8");
+}
+
+/** `dsseBundle`'s bytes. */
+export function signBundle(payload: Buffer, payloadType: string, signer: Signer): Buffer {
+  return serializeBundle(dsseBundle(payload, payloadType, signer));
+}
+
+/** Signing with a key alone: no service is asked. */
+export function keyBundleSigner(signer: Signer): BundleSigner {
+  const keyid = signer.publicKey.keyid;
+  return {
+    name: keyid,
+    signBundle: (payload, payloadType) =>
+      Promise.resolve({ bundle: signBundle(payload, payloadType, signer), keyid }),
+  };
 }
 
 /** JSON from outside: not JSON is a MALFORMED_BUNDLE SignError naming `what`. */
@@ -89,6 +123,8 @@ export function parseBundle(bytes: Uint8Array, what = "bundle"): ParsedBundle {
   const material = bundle.verificationMaterial.content;
   return {
     mediaType: bundle.mediaType,
+    bundle,
+    certificate: material?.$case === "certificate" || material?.$case === "x509CertificateChain",
     keyHint: material?.$case === "publicKey" ? material.publicKey.hint : undefined,
     envelope: {
       payloadType: env.payloadType,

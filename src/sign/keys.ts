@@ -22,6 +22,11 @@ export interface PublicKey {
   readonly keyid: string;
   readonly algorithm: KeyAlgorithm;
   readonly key: KeyObject;
+  /**
+   * Who signed, when that is not the key: a keyless signer's certificate identity
+   * (`keyless:<issuer>:<subject>`), whose key is new for every signature.
+   */
+  readonly identity?: string;
 }
 
 /** Signs bytes. The secret never leaves this object: no getter returns it. */
@@ -143,6 +148,7 @@ export function nixPublicKeyText(key: PublicKey): string {
  * freely): the Nix public key `name:base64` for Nix keys, the SPKI digest for PEM keys.
  */
 export function keyIdentity(key: PublicKey): string {
+  if (key.identity !== undefined) return key.identity;
   let id = identities.get(key);
   if (id === undefined) {
     id =

@@ -1,2 +1,3 @@
 export * from "./verify.js";
 export * from "./narinfo.js";
+export * from "./keyless.js";

@@ -6,8 +6,10 @@ import {
   STATEMENT_TYPE,
   type Statement,
 } from "../attest/index.js";
+import { verifyKeyless, verifyTimestamps, type KeylessTrust } from "./keyless.js";
 import {
   parseBundle,
+  type ParsedBundle,
   preAuthEncoding,
   SignError,
   sigstoreKeyHint,
@@ -31,6 +33,11 @@ export interface Check {
 export interface Expectations {
   /** Keys whose signatures are trusted. */
   readonly trustedKeys: readonly PublicKey[];
+  /**
+   * Keyless signers trusted (a trusted root and identity rules). Also the trust
+   * material that checks the timestamps and log entries of key-signed bundles.
+   */
+  readonly keyless?: KeylessTrust;
   /**
    * Statement `_type`s accepted: in-toto Statement v1 by default. Bundles from other
    * tools (a bundle file, an image) may also be v0.1, which cosign 2 writes.
@@ -124,6 +131,64 @@ export function builderIdOf(statement: Statement): string | undefined {
 /** Statement types of bundles from other tools: v1, and cosign 2's v0.1. */
 export const FOREIGN_STATEMENT_TYPES: readonly string[] = [STATEMENT_TYPE, STATEMENT_TYPE_V01];
 
+/** The DSSE signature of a key-signed bundle, by one of the trusted keys. */
+function keySignature(
+  parsed: ParsedBundle,
+  sig: { keyid: string; sig: Buffer },
+  expect: Expectations,
+): { signer: PublicKey; detail: string } | { reason: string } {
+  const { envelope, keyHint } = parsed;
+  // Keyids and hints are unauthenticated (DSSE): they only order the keys we try.
+  // Bundles before 0.2 name the key by provenix's keyid; newer ones, and cosign's,
+  // by the Sigstore hint.
+  const hint = sig.keyid || keyHint || "";
+  const named = (k: PublicKey) => Number(k.keyid === hint || sigstoreKeyHint(k) === hint);
+  const keys = [...expect.trustedKeys].sort((a, b) => named(b) - named(a));
+  if (keys.length === 0) return { reason: "no trusted keys were given" };
+  const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
+  const signer = keys.find((k) => verifySignature(k, pae, sig.sig));
+  if (!signer) {
+    const as = hint ? ` (signed as '${hint}')` : "";
+    return { reason: `signature does not verify with any of ${keys.length} trusted key(s)${as}` };
+  }
+  const detail = `signed by trusted key '${signer.keyid}' (${signer.algorithm})`;
+  const material = parsed.bundle.verificationMaterial;
+  const stamped =
+    (material.timestampVerificationData?.rfc3161Timestamps.length ?? 0) > 0 ||
+    material.tlogEntries.length > 0;
+  if (!stamped) return { signer, detail };
+  if (!expect.keyless) {
+    return { signer, detail: `${detail}; its timestamps were not checked (no trusted root)` };
+  }
+  const t = verifyTimestamps(parsed.bundle, signer.key, expect.keyless.material);
+  return "reason" in t ? t : { signer, detail: `${detail}, ${t.detail}` };
+}
+
+/** A keyless bundle: certificate, log, time and identity (keyless.ts). */
+function keylessSignature(
+  bundle: ParsedBundle["bundle"],
+  expect: Expectations,
+): { signer: PublicKey; detail: string } | { reason: string } {
+  if (!expect.keyless) {
+    return {
+      reason:
+        "signed keylessly (a Fulcio certificate), and no identity is trusted: give --certificate-identity and --certificate-oidc-issuer",
+    };
+  }
+  const r = verifyKeyless(bundle, expect.keyless);
+  if (!r.ok) return { reason: r.reason };
+  const { subject, issuer } = r.identity;
+  return {
+    signer: {
+      keyid: `${subject} (${issuer})`,
+      algorithm: r.key.asymmetricKeyType === "ed25519" ? "ed25519" : "ecdsa-p256",
+      key: r.key,
+      identity: `keyless:${issuer}:${subject}`,
+    },
+    detail: `signed keylessly by '${subject}' (issuer '${issuer}'), logged ${r.time.toISOString()}`,
+  };
+}
+
 /** Verify a Sigstore bundle's signature, then its statement, against expectations. Pure. */
 export function verifyAttestation(
   bundleBytes: Uint8Array,
@@ -161,23 +226,12 @@ export function verifyAttestation(
   }
   c.pass("payloadType", envelope.payloadType);
 
-  // Keyids and hints are unauthenticated (DSSE): they only order the keys we try.
-  // Bundles before 0.2 name the key by provenix's keyid; newer ones, and cosign's,
-  // by the Sigstore hint.
-  const hint = sig.keyid || keyHint || "";
-  const named = (k: PublicKey) => Number(k.keyid === hint || sigstoreKeyHint(k) === hint);
-  const keys = [...expect.trustedKeys].sort((a, b) => named(b) - named(a));
-  if (keys.length === 0) return c.fail("signature", "no trusted keys were given");
-  const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
-  const signer = keys.find((k) => verifySignature(k, pae, sig.sig));
-  if (!signer) {
-    const as = hint ? ` (signed as '${hint}')` : "";
-    return c.fail(
-      "signature",
-      `signature does not verify with any of ${keys.length} trusted key(s)${as}`,
-    );
-  }
-  c.pass("signature", `signed by trusted key '${signer.keyid}' (${signer.algorithm})`);
+  const signed = parsed.certificate
+    ? keylessSignature(parsed.bundle, expect)
+    : keySignature(parsed, sig, expect);
+  if ("reason" in signed) return c.fail("signature", signed.reason);
+  const { signer } = signed;
+  c.pass("signature", signed.detail);
 
   let statement: unknown;
   try {

@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { Chains } from "../../src/app/chains.js";
 import { DEFAULT_RETRY } from "../../src/chains/index.js";
-import { generateKeyPair, parseSecretKey } from "../../src/sign/index.js";
+import { generateKeyPair, keyBundleSigner, parseSecretKey } from "../../src/sign/index.js";
 import { AttestationStore } from "../../src/store/index.js";
 import { LocalBuildHost } from "../../src/system/build-host.js";
 import { GcRoots } from "../../src/system/gc-roots.js";
@@ -161,7 +161,7 @@ test("GC roots keep outputs until attested; an output collected anyway is journa
       nix,
       feed: nix,
       host: new LocalBuildHost(),
-      signer: parseSecretKey(key.secret),
+      signer: keyBundleSigner(parseSecretKey(key.secret)),
       store,
       roots,
       emit: (e) => events.push(`${e.event} ${String(e.path)}`),
