@@ -16,6 +16,7 @@ import { printJson, trustedKeysFrom } from "./args.js";
 import type { Invocation } from "./commands.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
+import { trustMaterial } from "./sigstore-options.js";
 
 export const DEFAULT_VERIFIER_ID = () => `https://provenix.dev/verifiers/provenix/v1#${hostname()}`;
 
@@ -66,7 +67,11 @@ export async function verifyPolicy(
 
 /** The policy file of --policy. */
 export function loadPolicyOption(ctx: Context, inv: Invocation): Promise<LoadedPolicy> {
-  return loadPolicy(inv.values.policy as string, () => ctx.nixTrustedKeys());
+  return loadPolicy(
+    inv.values.policy as string,
+    () => ctx.nixTrustedKeys(),
+    () => trustMaterial(inv),
+  );
 }
 
 /**

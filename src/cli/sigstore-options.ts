@@ -1,11 +1,13 @@
 // The Sigstore options every signing command and every verifying command shares:
 // keyless signing and timestamps (signing), trusted roots and identities (verifying).
 import { join } from "node:path";
+import type { TrustMaterial } from "@sigstore/verify";
 import { keyBundleSigner, type BundleSigner, type Signer } from "../sign/index.js";
 import {
   identityToken,
   keylessSigner,
   PUBLIC_GOOD,
+  servicesFromSigningConfig,
   timestampedKeySigner,
 } from "../system/sigstore-signing.js";
 import { publicGoodTrustedRoot, trustedRootFile } from "../system/trust-root.js";
@@ -22,6 +24,7 @@ export const SIGNING_OPTIONS = {
   "rekor-url": { type: "string" },
   "rekor-version": { type: "string" },
   "timestamp-url": { type: "string" },
+  "signing-config": { type: "string" },
 } as const;
 
 export const SIGNING_HELP = `Sigstore (docs/keyless.md):
@@ -34,7 +37,9 @@ export const SIGNING_HELP = `Sigstore (docs/keyless.md):
                       key, logs the signature only when given)
   --rekor-version N   Rekor's API: 1 (default; a dsse entry) or 2
   --timestamp-url URL an RFC 3161 timestamp authority: adds a trusted time to
-                      the bundle (key-signed bundles need it for sigstore-go)`;
+                      the bundle (key-signed bundles need it for sigstore-go)
+  --signing-config F  the services of a Sigstore SigningConfig file (v0.2);
+                      the flags above override it`;
 
 /** The bundle signer the options ask for, around the key (which keyless signing does not use). */
 export async function bundleSigner(
@@ -48,17 +53,22 @@ export async function bundleSigner(
   if (version !== undefined && version !== "1" && version !== "2") {
     throw new CliError("USAGE", "--rekor-version takes 1 or 2");
   }
+  const file = str("signing-config");
+  const config = file !== undefined ? await servicesFromSigningConfig(file) : undefined;
+  const tsaURL = str("timestamp-url") ?? config?.tsaURL;
+  const rekorVersion = version !== undefined ? (Number(version) as 1 | 2) : config?.rekorVersion;
   const common = {
-    ...(str("timestamp-url") !== undefined ? { tsaURL: str("timestamp-url") } : {}),
-    ...(version !== undefined ? { rekorVersion: Number(version) as 1 | 2 } : {}),
+    ...(tsaURL !== undefined ? { tsaURL } : {}),
+    ...(rekorVersion !== undefined ? { rekorVersion } : {}),
   };
   if (v.keyless === true) {
-    if (explicitKey)
+    if (explicitKey) {
       throw new CliError("USAGE", "--keyless signs without a key: drop the key option");
+    }
     return keylessSigner({
       ...common,
-      fulcioURL: str("fulcio-url") ?? PUBLIC_GOOD.fulcio,
-      rekorURL: str("rekor-url") ?? PUBLIC_GOOD.rekor,
+      fulcioURL: str("fulcio-url") ?? config?.fulcioURL ?? PUBLIC_GOOD.fulcio,
+      rekorURL: str("rekor-url") ?? config?.rekorURL ?? PUBLIC_GOOD.rekor,
       identity: identityToken(
         str("identity-token") !== undefined ? { file: str("identity-token") } : {},
       ),
@@ -68,9 +78,9 @@ export async function bundleSigner(
     if (v[flag] !== undefined) throw new CliError("USAGE", `--${flag} needs --keyless`);
   }
   const signer = await key();
-  if (str("timestamp-url") === undefined && str("rekor-url") === undefined) {
-    return keyBundleSigner(signer);
-  }
+  // With a key, the log is asked only when named: --rekor-url (a signing config's
+  // Rekor is for keyless signing).
+  if (tsaURL === undefined && str("rekor-url") === undefined) return keyBundleSigner(signer);
   return timestampedKeySigner(signer, {
     ...common,
     ...(str("rekor-url") !== undefined ? { rekorURL: str("rekor-url") } : {}),
@@ -109,6 +119,14 @@ export const TRUST_HELP = `Keyless signers (docs/keyless.md; cosign's flag names
   --trusted-root FILE a Sigstore trusted_root.json (default: the public-good
                       root through TUF, cached in ${join("$XDG_CACHE_HOME", "provenix", "tuf")});
                       also checks the timestamps of key-signed bundles`;
+
+/** The trust material of --trusted-root, else the public-good root through TUF (cached). */
+export function trustMaterial(inv: Invocation): Promise<TrustMaterial> {
+  const file = inv.values["trusted-root"];
+  return typeof file === "string"
+    ? trustedRootFile(file)
+    : publicGoodTrustedRoot({ cachePath: join(cacheDir(), "tuf") });
+}
 
 /** The keyless trust the options give, or undefined when they name none. */
 export async function keylessTrust(inv: Invocation): Promise<KeylessTrust | undefined> {
@@ -159,12 +177,8 @@ export async function keylessTrust(inv: Invocation): Promise<KeylessTrust | unde
       );
     }
   }
-  const rootFile = str("trusted-root");
-  if (!named && rootFile === undefined) return undefined;
-  const material =
-    rootFile !== undefined
-      ? await trustedRootFile(rootFile)
-      : await publicGoodTrustedRoot({ cachePath: join(cacheDir(), "tuf") });
+  if (!named && str("trusted-root") === undefined) return undefined;
+  const material = await trustMaterial(inv);
   const rule: IdentityRule = {
     ...(subject !== undefined ? { subject } : {}),
     ...(subjectRegExp !== undefined ? { subjectRegExp } : {}),

@@ -5,6 +5,7 @@ import { claimsFrom, reproducedBy, type Claim } from "../repro/index.js";
 import { keyIdentity, type PublicKey } from "../sign/index.js";
 import {
   builderIdOf,
+  identityMismatch,
   narinfoSigner,
   verifyAttestation,
   type AttestationVerification,
@@ -125,10 +126,13 @@ function checkProvenance(
   sha256: string,
   builderKeys: readonly PublicKey[],
 ): ProvenanceOk | { reason: string } {
+  const identities = policy.builders.flatMap((b) => b.identities);
+  const keyless = policy.keyless ? { keyless: { material: policy.keyless, identities } } : {};
   const candidates = p.attestations.map((a) => ({
     a,
     v: verifyAttestation(a.bundle, {
       trustedKeys: builderKeys,
+      ...keyless,
       predicateType: SLSA_PROVENANCE_V1,
       subject: { name: p.path, sha256 },
     }),
@@ -149,9 +153,12 @@ function checkProvenance(
     const signer = v.signer;
     const id = builderIdOf(v.statement) ?? "";
     const base = score(v) + 1;
+    const cert = v.certificate;
     const entry = policy.builders.find(
       (b) =>
-        b.keys.some((k) => sameKey(k, signer)) &&
+        (cert
+          ? b.identities.some((r) => identityMismatch(cert, r) === undefined)
+          : b.keys.some((k) => sameKey(k, signer))) &&
         (b.id === undefined || withoutBuildLevel(b.id) === withoutBuildLevel(id)),
     );
     if (!entry) {

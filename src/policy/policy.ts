@@ -1,4 +1,6 @@
+import type { TrustMaterial } from "@sigstore/verify";
 import type { PublicKey } from "../sign/index.js";
+import type { IdentityRule } from "../verify/index.js";
 import { CodedError } from "../error.js";
 
 // A verification policy (docs/policy.md), with its keys loaded. The file format is
@@ -10,6 +12,8 @@ export interface PolicyBuilder {
   /** The builder.id these keys may sign as; undefined: any. */
   readonly id?: string;
   readonly keys: readonly PublicKey[];
+  /** Keyless signers (Fulcio certificate identities) that may sign as this builder. */
+  readonly identities: readonly IdentityRule[];
 }
 
 export interface PolicyException {
@@ -24,6 +28,8 @@ export interface Policy {
   readonly name?: string;
   readonly expires?: Date;
   readonly builders: readonly PolicyBuilder[];
+  /** What keyless signatures (and timestamps) are checked against, when a builder has identities. */
+  readonly keyless?: TrustMaterial;
   readonly rebuilders: readonly PublicKey[];
   readonly substituterKeys: readonly PublicKey[];
   readonly buildTypes: readonly string[];

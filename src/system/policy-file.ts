@@ -8,7 +8,10 @@ import { parse as parseYaml } from "yaml";
 import { NIX_DERIVATION_BUILD_TYPE } from "../attest/index.js";
 import { PolicyError, type Policy } from "../policy/index.js";
 import { parsePublicKey, SignError, type PublicKey } from "../sign/index.js";
+import type { TrustMaterial } from "@sigstore/verify";
+import { FULCIO_EXTENSIONS, type IdentityRule } from "../verify/index.js";
 import { loadPublicKeys } from "./key-files.js";
+import { trustedRootFile } from "./trust-root.js";
 
 // The policy file: YAML or JSON, checked against the JSON Schema that documents it.
 
@@ -32,7 +35,8 @@ interface PolicyFile {
   apiVersion: string;
   name?: string;
   expires?: string;
-  builders: (KeySet & { id?: string })[];
+  builders: (KeySet & { id?: string; identities?: IdentityRule[] })[];
+  sigstore?: { trustedRoot?: string };
   rebuilders?: KeySet[];
   substituters?: KeySet;
   buildTypes?: string[];
@@ -74,10 +78,15 @@ export interface LoadedPolicy {
   readonly sha256: string;
 }
 
-/** Read, validate and resolve a policy file; key files are relative to it. */
+/**
+ * Read, validate and resolve a policy file; key files and the trusted root are
+ * relative to it. `trustMaterial` gives the Sigstore trust when builders have
+ * keyless identities and the file names no trusted root.
+ */
 export async function loadPolicy(
   file: string,
   nixTrustedKeys: () => Promise<PublicKey[]>,
+  trustMaterial?: () => Promise<TrustMaterial>,
 ): Promise<LoadedPolicy> {
   let bytes: Buffer;
   try {
@@ -114,13 +123,52 @@ export async function loadPolicy(
     return out;
   };
   const d = doc;
+  for (const [i, b] of (d.builders ?? []).entries()) {
+    for (const r of b.identities ?? []) {
+      for (const re of [r.subjectRegExp, r.issuerRegExp]) {
+        if (re === undefined) continue;
+        try {
+          new RegExp(re);
+        } catch {
+          throw new PolicyError(
+            "INVALID_POLICY",
+            `${file}: builders.${i}: '${re}' is not a regular expression`,
+          );
+        }
+      }
+      for (const name of Object.keys(r.extensions ?? {})) {
+        if (!(name in FULCIO_EXTENSIONS) || name === "issuer") {
+          throw new PolicyError(
+            "INVALID_POLICY",
+            `${file}: builders.${i}: unknown Fulcio extension '${name}'`,
+          );
+        }
+      }
+    }
+  }
+  const keyless = d.builders.some((b) => (b.identities ?? []).length > 0);
+  const rootFile = d.sigstore?.trustedRoot;
+  const material =
+    rootFile !== undefined
+      ? await trustedRootFile(isAbsolute(rootFile) ? rootFile : join(base, rootFile))
+      : keyless && trustMaterial
+        ? await trustMaterial()
+        : undefined;
+  if (keyless && !material) {
+    throw new PolicyError(
+      "INVALID_POLICY",
+      `${file}: builders with identities need sigstore.trustedRoot`,
+    );
+  }
   const policy: Policy = {
+    ...(material ? { keyless: material } : {}),
     ...(d.name !== undefined ? { name: d.name } : {}),
     ...(d.expires !== undefined ? { expires: new Date(d.expires) } : {}),
     builders: await Promise.all(
       d.builders.map(async (b, i) => ({
         ...(b.id !== undefined ? { id: b.id } : {}),
         keys: await keysOf(b, `builders[${i}]`),
+        identities: b.identities ?? [],
       })),
     ),
     rebuilders: (

@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { bundleFromJSON, type Bundle } from "@sigstore/bundle";
 import { X509Certificate } from "@sigstore/core";
+import { SigningConfig, type Service } from "@sigstore/protobuf-specs";
 import {
   CIContextProvider,
   DSSEBundleBuilder,
@@ -26,6 +27,52 @@ export const PUBLIC_GOOD = {
   fulcio: "https://fulcio.sigstore.dev",
   rekor: "https://rekor.sigstore.dev",
 } as const;
+
+/**
+ * The services a Sigstore SigningConfig (v0.2, the file the public-good TUF
+ * repository publishes as signing_config.v0.2.json) names: per kind, the newest
+ * service whose API version provenix speaks and whose validity has not ended.
+ */
+export async function servicesFromSigningConfig(file: string): Promise<{
+  fulcioURL: string;
+  rekorURL?: string;
+  rekorVersion?: 1 | 2;
+  tsaURL?: string;
+}> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, "utf8"));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "not JSON";
+    throw new SignError("MALFORMED_TRUST_ROOT", `cannot read signing config ${file}: ${code}`);
+  }
+  const media = (json as { mediaType?: unknown } | null)?.mediaType;
+  if (
+    typeof media !== "string" ||
+    !media.startsWith("application/vnd.dev.sigstore.signingconfig")
+  ) {
+    throw new SignError(
+      "MALFORMED_TRUST_ROOT",
+      `${file} is not a Sigstore signing config (mediaType ${String(media)})`,
+    );
+  }
+  const config = SigningConfig.fromJSON(json);
+  const now = Date.now();
+  const pick = (services: readonly Service[], maxVersion: number) =>
+    services
+      .filter((x) => x.majorApiVersion <= maxVersion)
+      .filter((x) => !x.validFor?.end || x.validFor.end.getTime() >= now)
+      .sort((a, b) => (b.validFor?.start?.getTime() ?? 0) - (a.validFor?.start?.getTime() ?? 0))[0];
+  const ca = pick(config.caUrls, 1);
+  if (!ca) throw new SignError("MALFORMED_TRUST_ROOT", `${file} names no usable Fulcio (caUrls)`);
+  const tlog = config.rekorTlogConfig ? pick(config.rekorTlogUrls, 2) : undefined;
+  const tsa = config.tsaConfig ? pick(config.tsaUrls, 1) : undefined;
+  return {
+    fulcioURL: ca.url,
+    ...(tlog ? { rekorURL: tlog.url, rekorVersion: tlog.majorApiVersion === 2 ? 2 : 1 } : {}),
+    ...(tsa ? { tsaURL: tsa.url } : {}),
+  };
+}
 
 export interface ServiceOptions {
   /** Rekor's base URL; unset: no transparency-log entry (key-signed bundles). */

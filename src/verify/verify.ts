@@ -6,7 +6,12 @@ import {
   STATEMENT_TYPE,
   type Statement,
 } from "../attest/index.js";
-import { verifyKeyless, verifyTimestamps, type KeylessTrust } from "./keyless.js";
+import {
+  verifyKeyless,
+  verifyTimestamps,
+  type CertificateIdentity,
+  type KeylessTrust,
+} from "./keyless.js";
 import {
   parseBundle,
   type ParsedBundle,
@@ -59,6 +64,8 @@ export interface AttestationVerification {
   readonly reason?: string;
   /** The trusted key that verified the signature. */
   readonly signer?: PublicKey;
+  /** For a keyless signature: who the certificate was issued to. */
+  readonly certificate?: CertificateIdentity;
   /** Present only once the signature has verified. */
   readonly statement?: Statement;
 }
@@ -131,12 +138,18 @@ export function builderIdOf(statement: Statement): string | undefined {
 /** Statement types of bundles from other tools: v1, and cosign 2's v0.1. */
 export const FOREIGN_STATEMENT_TYPES: readonly string[] = [STATEMENT_TYPE, STATEMENT_TYPE_V01];
 
+interface Signed {
+  readonly signer: PublicKey;
+  readonly detail: string;
+  readonly certificate?: CertificateIdentity;
+}
+
 /** The DSSE signature of a key-signed bundle, by one of the trusted keys. */
 function keySignature(
   parsed: ParsedBundle,
   sig: { keyid: string; sig: Buffer },
   expect: Expectations,
-): { signer: PublicKey; detail: string } | { reason: string } {
+): Signed | { reason: string } {
   const { envelope, keyHint } = parsed;
   // Keyids and hints are unauthenticated (DSSE): they only order the keys we try.
   // Bundles before 0.2 name the key by provenix's keyid; newer ones, and cosign's,
@@ -168,7 +181,7 @@ function keySignature(
 function keylessSignature(
   bundle: ParsedBundle["bundle"],
   expect: Expectations,
-): { signer: PublicKey; detail: string } | { reason: string } {
+): Signed | { reason: string } {
   if (!expect.keyless) {
     return {
       reason:
@@ -185,6 +198,7 @@ function keylessSignature(
       key: r.key,
       identity: `keyless:${issuer}:${subject}`,
     },
+    certificate: r.identity,
     detail: `signed keylessly by '${subject}' (issuer '${issuer}'), logged ${r.time.toISOString()}`,
   };
 }
@@ -231,31 +245,28 @@ export function verifyAttestation(
     : keySignature(parsed, sig, expect);
   if ("reason" in signed) return c.fail("signature", signed.reason);
   const { signer } = signed;
+  const who = signed.certificate ? { signer, certificate: signed.certificate } : { signer };
   c.pass("signature", signed.detail);
 
   let statement: unknown;
   try {
     statement = parseJsonStrict(envelope.payload.toString("utf8"));
   } catch (e) {
-    return c.fail("statement", `payload is not valid JSON: ${(e as Error).message}`, { signer });
+    return c.fail("statement", `payload is not valid JSON: ${(e as Error).message}`, who);
   }
   if (!isStatement(statement)) {
     return c.fail(
       "statement",
       "payload is not an in-toto statement (needs _type, subject, predicateType)",
-      {
-        signer,
-      },
+      who,
     );
   }
   const type: string = statement._type;
   if (!(expect.statementTypes ?? [STATEMENT_TYPE]).includes(type)) {
-    return c.fail("statement", `statement _type is '${type}', expected '${STATEMENT_TYPE}'`, {
-      signer,
-    });
+    return c.fail("statement", `statement _type is '${type}', expected '${STATEMENT_TYPE}'`, who);
   }
   c.pass("statement", type);
-  const found = { signer, statement };
+  const found = { ...who, statement };
 
   if (expect.predicateType !== undefined && statement.predicateType !== expect.predicateType) {
     return c.fail(

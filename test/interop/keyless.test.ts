@@ -251,6 +251,145 @@ test("keyless: attest with a Fulcio certificate and a Rekor entry; cosign, sigst
   }
 });
 
+test("keyless with a Sigstore SigningConfig: the services come from the file", async (t) => {
+  const services = await sigstoreServices(t);
+  const env = cliHome();
+  const dir = tempDir();
+  const token = join(dir, "token");
+  writeFileSync(token, identityToken("builder@example.org"));
+  const service = (url: string) => ({
+    url,
+    majorApiVersion: 1,
+    validFor: { start: "2020-01-01T00:00:00Z" },
+    operator: "test",
+  });
+  const config = join(dir, "signing_config.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      mediaType: "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+      caUrls: [
+        service(services.url),
+        {
+          ...service("http://127.0.0.1:9"),
+          validFor: { start: "2019-01-01T00:00:00Z", end: "2020-01-01T00:00:00Z" },
+        },
+      ],
+      oidcUrls: [],
+      rekorTlogUrls: [service(services.url)],
+      tsaUrls: [service(`${services.url}/api/v1/timestamp`)],
+      rekorTlogConfig: { selector: "ANY" },
+      tsaConfig: { selector: "ANY" },
+    }),
+  );
+  const app = buildApp(`${SALT}-f`);
+  const a = await provenixAsync(
+    ["attest", "--keyless", "--identity-token", token, "--signing-config", config, app],
+    env,
+  );
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(services.hits.get("/api/v2/signingCert"), 1);
+  assert.equal(services.hits.get("/api/v1/log/entries"), 1);
+  assert.equal(services.hits.get("/api/v1/timestamp"), 1);
+  const v = provenix(
+    [
+      "verify",
+      "--no-nix-keys",
+      "--trusted-root",
+      services.trustedRoot,
+      "--certificate-identity",
+      "builder@example.org",
+      "--certificate-oidc-issuer",
+      TEST_ISSUER,
+      app,
+    ],
+    env,
+  );
+  assert.equal(v.code, 0, v.stdout);
+  const bad = join(dir, "bad.json");
+  writeFileSync(bad, JSON.stringify({ mediaType: "application/json" }));
+  const r = await provenixAsync(
+    ["attest", "--keyless", "--identity-token", token, "--signing-config", bad, app],
+    env,
+  );
+  assert.equal(r.code, 3, r.stderr);
+  assert.ok(isOneLineError(r), r.stderr);
+  assert.match(r.stderr, /is not a Sigstore signing config/);
+});
+
+test("a policy names builders by keyless identity: the closure passes with the right repository and fails with another; the VSA is signed keylessly too", async (t) => {
+  const services = await sigstoreServices(t);
+  const env = cliHome();
+  const dir = tempDir();
+  const token = join(dir, "token");
+  writeFileSync(token, identityToken(WORKFLOW, { repository: "acme/app" }));
+  const app = buildApp(`${SALT}-g`);
+  const closure = run("nix-store", ["--query", "--requisites", app]).trim().split("\n");
+  const sign = ["--keyless", "--identity-token", token, "--fulcio-url", services.url];
+  const a = await provenixAsync(["attest", ...sign, "--rekor-url", services.url, ...closure], env);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(
+    services.hits.get("/api/v2/signingCert"),
+    closure.length,
+    "one certificate per signature",
+  );
+  const policy = (name: string, repo: string) => {
+    const f = join(dir, name);
+    writeFileSync(
+      f,
+      [
+        "apiVersion: provenix.dev/policy/v1",
+        "sigstore:",
+        `  trustedRoot: ${services.trustedRoot}`,
+        "builders:",
+        "  - identities:",
+        `      - subjectRegExp: "https://github\\\\.com/acme/.*"`,
+        `        issuer: ${TEST_ISSUER}`,
+        "        extensions:",
+        `          githubWorkflowRepository: ${repo}`,
+        "",
+      ].join("\n"),
+    );
+    return f;
+  };
+  const vsa = join(dir, "vsa.json");
+  const ok = await provenixAsync(
+    [
+      "verify",
+      "--json",
+      "--policy",
+      policy("good.yaml", "acme/app"),
+      "--closure",
+      "runtime",
+      "--emit-vsa",
+      vsa,
+      ...sign,
+      "--rekor-url",
+      services.url,
+      app,
+    ],
+    env,
+  );
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  const result = JSON.parse(ok.stdout) as {
+    paths: { path: string; basis: string; detail?: string }[];
+  };
+  assert.deepEqual(
+    result.paths.map((p) => p.basis),
+    closure.map(() => "provenance"),
+  );
+  const vsaBundle = JSON.parse(readFileSync(vsa, "utf8")) as {
+    verificationMaterial: { certificate?: unknown };
+  };
+  assert.ok(vsaBundle.verificationMaterial.certificate, "the VSA carries a Fulcio certificate");
+  const bad = provenix(
+    ["verify", "--policy", policy("bad.yaml", "evil/app"), "--closure", "runtime", app],
+    env,
+  );
+  assert.equal(bad.code, 1, bad.stdout);
+  assert.match(bad.stdout, /githubWorkflowRepository is 'acme\/app', expected 'evil\/app'/);
+});
+
 test("keyless: a certificate that was not valid at the log's time fails with that reason", async (t) => {
   // A log whose clock is an hour ahead: the 10-minute certificate has expired by then.
   const services = await sigstoreServices(t, { tlogClock: new Date(Date.now() + 3600_000) });

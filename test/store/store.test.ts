@@ -139,6 +139,39 @@ test("a schema-1 store (before the journal and rebuilds) is migrated in place, i
   assert.equal(reopened.rebuilds.getReport(digest)?.content.toString(), "r");
   reopened.close();
   const check = new Database(path, { readonly: true });
-  assert.equal(check.pragma("user_version", { simple: true }), 4);
+  assert.equal(check.pragma("user_version", { simple: true }), 5);
   check.close();
+});
+
+test("a schema-4 store (pushes without kind) is migrated in place: its image pushes stay image pushes, and cache publications can be queued", () => {
+  const path = join(tempDir(), "v4.db");
+  const store = AttestationStore.open(path);
+  store.pushes.enqueue("/nix/store/a", "registry.example/nix/a:tag", 1);
+  store.close();
+  const raw = new Database(path);
+  raw.exec("DROP INDEX pushes_kind_due; ALTER TABLE pushes DROP COLUMN kind;");
+  raw.pragma("user_version = 4");
+  raw.close();
+  const reopened = AttestationStore.open(path);
+  assert.deepEqual(
+    reopened.pushes.list("image").map((r) => [r.kind, r.path, r.status]),
+    [["image", "/nix/store/a", "pending"]],
+  );
+  reopened.pushes.enqueue("/nix/store/a", "file:///srv/cache", 2, "cache");
+  assert.deepEqual(
+    reopened.pushes.due("cache", 3, 10).map((r) => r.destination),
+    ["file:///srv/cache"],
+  );
+  assert.equal(reopened.pushes.owes("/nix/store/a", "cache"), true);
+  reopened.pushes.pushed("/nix/store/a", "file:///srv/cache", null, null, 4);
+  // A finished publication is queued again when the path has new attestations.
+  reopened.pushes.enqueue("/nix/store/a", "file:///srv/cache", 5, "cache");
+  assert.equal(reopened.pushes.owes("/nix/store/a", "cache"), true);
+  assert.deepEqual(reopened.pushes.counts("image"), {
+    pending: 1,
+    pushed: 0,
+    failed: 0,
+    skipped: 0,
+  });
+  reopened.close();
 });
