@@ -23,13 +23,15 @@ fi
 
 # Real peers for the tests, without their recommends: diffoscope (rebuild diffs), an OCI
 # registry (distribution 2.8) and skopeo as an independent registry client, Apache's
-# htpasswd (bcrypt for the registry), nginx (a binary cache that takes PUT uploads).
+# htpasswd (bcrypt for the registry), nginx (a binary cache that takes PUT uploads),
+# SoftHSM2 (a PKCS#11 token for keys that never touch the disk).
 extra=()
 command -v diffoscope >/dev/null 2>&1 || extra+=(diffoscope-minimal)
 command -v docker-registry >/dev/null 2>&1 || extra+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || extra+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || extra+=(apache2-utils)
 command -v nginx >/dev/null 2>&1 || extra+=(nginx)
+command -v softhsm2-util >/dev/null 2>&1 || extra+=(softhsm2)
 if [ ${#extra[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "setup: installing ${extra[*]} with apt-get" >&2

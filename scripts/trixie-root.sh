@@ -20,7 +20,7 @@ mirror="${PROVENIX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 packages=(
   nix-bin ca-certificates openssl procps git xz-utils bzip2
   python3 python3-securesystemslib python3-nacl python3-cryptography
-  docker-registry skopeo diffoscope-minimal apache2-utils nginx
+  docker-registry skopeo diffoscope-minimal apache2-utils nginx softhsm2
 )
 
 # What the root is made of: when this changes, setup brings the root up to date.

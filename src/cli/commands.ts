@@ -83,9 +83,12 @@ Options:
   --build             build the derivations first (nix-store --realise)
   -A, --attr ATTR     attribute of a .nix installable
   --output NAME       attest only this output (repeatable)
-  --key FILE          signing key: a Nix secret key (nix-store
-                      --generate-binary-cache-key) or a PEM PKCS#8 Ed25519 / ECDSA
-                      P-256 key; env PROVENIX_KEY; default ${join(configDir(), "signing.key")}
+  --key FILE|URI      signing key: a Nix secret key (nix-store
+                      --generate-binary-cache-key), a PEM PKCS#8 Ed25519 / ECDSA
+                      P-256 key, or a key in a PKCS#11 token by RFC 7512 URI
+                      (pkcs11:token=T;object=L?module-path=M&pin-source=file:P;
+                      or PROVENIX_PKCS11_MODULE, PROVENIX_PKCS11_PIN);
+                      env PROVENIX_KEY; default ${join(configDir(), "signing.key")}
   --builder-id URI    runDetails.builder.id; env PROVENIX_BUILDER_ID
   --sbom FORMAT       also sign an SBOM (cyclonedx or spdx) of each target, as an
                       in-toto statement about its outputs (predicateType

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import {
+  isPkcs11Uri,
   nixPublicKeyText,
   parsePublicKey,
   sigstoreKeyHint,
@@ -18,9 +19,10 @@ function looksSecret(text: string): boolean {
   return m !== null && Buffer.from(m[1] as string, "base64").length === 64;
 }
 
-/** The one public key named by `arg`: a key file (public or secret), or a Nix key `name:base64`. */
+/** The one public key named by `arg`: a key file (public or secret), a Nix key `name:base64`, or a PKCS#11 URI. */
 async function publicKeyOf(arg: string): Promise<PublicKey> {
   if (/^[^:/\s]+:[A-Za-z0-9+/]{43}=$/.test(arg)) return parsePublicKey(arg);
+  if (isPkcs11Uri(arg)) return (await loadSigner(arg)).publicKey;
   let text: string;
   try {
     text = await readFile(arg, "utf8");

@@ -1,15 +1,27 @@
 import { constants } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import {
+  isPkcs11Uri,
   parsePublicKey,
   parseSecretKey,
   SignError,
   type PublicKey,
   type Signer,
 } from "../sign/index.js";
+import { openPkcs11Signer } from "./pkcs11.js";
 
 /** Load a signing key, refusing files that group or others can read. Errors never quote the key. */
 export async function loadSigner(path: string): Promise<Signer> {
+  if (isPkcs11Uri(path)) {
+    return openPkcs11Signer(path, {
+      ...(process.env.PROVENIX_PKCS11_MODULE
+        ? { modulePath: process.env.PROVENIX_PKCS11_MODULE }
+        : {}),
+      ...(process.env.PROVENIX_PKCS11_PIN !== undefined
+        ? { pin: process.env.PROVENIX_PKCS11_PIN }
+        : {}),
+    });
+  }
   let mode: number;
   try {
     mode = (await stat(path)).mode;
