@@ -16,6 +16,7 @@ const PURE = [
   "policy",
   "oci",
   "cache",
+  "vulns",
 ];
 const FORBIDDEN_MODULES =
   /^(node:)?(fs|fs\/promises|child_process|net|http|https|http2|dgram|dns|tls|worker_threads|cluster)$|^better-sqlite3$/;

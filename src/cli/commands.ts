@@ -19,6 +19,7 @@ import type { StoredAttestation } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
 import { sbomChoices, sbomCommand, sbomFor } from "./sbom-command.js";
+import { vulnsCommand } from "./vulns-command.js";
 import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
@@ -679,4 +680,5 @@ export const COMMANDS: Record<string, Command> = {
   consensus: consensusCommand,
   import: importCommand,
   report: reportCommand,
+  vulns: vulnsCommand,
 };

@@ -34,6 +34,11 @@ function xdg(variable: string, fallback: string): string {
   return v && v.startsWith("/") ? v : join(homedir(), fallback);
 }
 
+/** Data provenix keeps: the attestation store, the vulnerability database. */
+export function dataDir(): string {
+  return join(xdg("XDG_DATA_HOME", ".local/share"), "provenix");
+}
+
 /** Caches that can be rebuilt (the TUF copy of the Sigstore trusted root). */
 export function cacheDir(): string {
   return join(xdg("XDG_CACHE_HOME", ".cache"), "provenix");
@@ -115,10 +120,7 @@ export function loadConfig(flags: ConfigFlags): Config {
   const defaultPub = join(configDir(), "signing.pub");
   return {
     store:
-      flags.store ??
-      env.PROVENIX_STORE ??
-      fromFile.store ??
-      join(xdg("XDG_DATA_HOME", ".local/share"), "provenix", "attestations.db"),
+      flags.store ?? env.PROVENIX_STORE ?? fromFile.store ?? join(dataDir(), "attestations.db"),
     key: flags.key ?? env.PROVENIX_KEY ?? fromFile.key ?? defaultKeyPath(),
     trustedKeys: fromFile.trustedKeys ?? (existsSync(defaultPub) ? [defaultPub] : []),
     useNixTrustedKeys: fromFile.useNixTrustedKeys ?? true,

@@ -6,6 +6,7 @@ import { OciError } from "../oci/index.js";
 import { PolicyError } from "../policy/index.js";
 import { SignError } from "../sign/index.js";
 import { StoreError } from "../store/index.js";
+import { VulnError } from "../vulns/index.js";
 
 export type CliErrorCode = "USAGE" | "CONFIG" | "INPUT";
 
@@ -77,6 +78,9 @@ export function describeError(e: unknown): { exit: number; message: string } {
     return { exit, message: e.message };
   }
   if (e instanceof ChainsError) return { exit: EXIT.USAGE, message: e.message };
+  if (e instanceof VulnError) {
+    return { exit: e.code === "DATABASE" ? EXIT.STORE : EXIT.INPUT, message: e.message };
+  }
   if (e instanceof PolicyError) return { exit: EXIT.USAGE, message: e.message };
   if (e instanceof OciError) {
     switch (e.code) {

@@ -1,0 +1,131 @@
+import { join } from "node:path";
+import { closurePackages, scan } from "../app/vulns.js";
+import type { ClosureKind } from "../sbom/index.js";
+import { VulnDb } from "../system/vuln-db.js";
+import { atOrAbove, type Finding } from "../vulns/index.js";
+import { needTargets, printJson } from "./args.js";
+import type { Command } from "./commands.js";
+import { dataDir } from "./config.js";
+import { CliError, EXIT } from "./errors.js";
+import { sbomRoots } from "./sbom-command.js";
+
+const SEVERITIES = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+export const vulnsCommand: Command = {
+  summary: "known vulnerabilities in a closure, from a local OSV/CVE database",
+  usage:
+    "Usage: provenix vulns [options] <./result | store path | .drv | installable>\n       provenix vulns update --from <file | dir>",
+  help: `Matches every package of the closure (name and version as Nix parses them, one
+per derivation) against the local vulnerability database, and lists each finding
+with the advisory, its severity, the package and store paths, the matching rule
+and its evidence, and the fixed versions. Versions compare by each record's
+scheme: SemVer ranges by SemVer, other ranges by Nix's own ordering
+(builtins.compareVersions). Decisions that produced no finding are listed too:
+a CVE named by one of the derivation's patches (the finding is 'fixed'), a
+development snapshot (-unstable-YYYY-MM-DD: release ranges are not compared with
+dates), a range that cannot be evaluated (git commits). Nothing is dropped
+silently.
+
+'vulns update --from FILE|DIR' imports OSV records and CVE JSON 5 records
+(single files, or every .json under a directory, as the CVE List and OSV's
+archives unpack) into the database, in one transaction; a record whose bytes are
+unchanged writes nothing.
+
+Options:
+  --closure KIND      runtime (default), build, or both
+  --fail-on SEVERITY  exit 1 when an affected, untriaged finding is at or above
+                      LOW, MEDIUM, HIGH or CRITICAL (default: any severity;
+                      findings without a severity count at every level)
+  --db FILE           the database (default ${join("$XDG_DATA_HOME", "provenix", "vulns.db")})
+  --from PATH         (update) the records to import
+  --json              print the result as JSON
+
+Exit status: 0 when nothing affected at or above --fail-on was found, 1 when
+something was, 3 for a malformed record (named, with the file), otherwise as for
+every command.`,
+  options: {
+    closure: { type: "string" },
+    "fail-on": { type: "string" },
+    db: { type: "string" },
+    from: { type: "string" },
+  },
+  async run(ctx, inv) {
+    const dbPath = typeof inv.values.db === "string" ? inv.values.db : join(dataDir(), "vulns.db");
+    if (inv.positionals[0] === "update") {
+      const from = inv.values.from;
+      if (typeof from !== "string" || inv.positionals.length > 1) {
+        throw new CliError("USAGE", "vulns update takes --from <file | dir>");
+      }
+      const db = VulnDb.open(dbPath);
+      try {
+        const r = db.importFrom(from);
+        if (inv.json) printJson(inv, { db: db.path, ...r, advisories: db.count() });
+        else
+          inv.io.out(
+            `imported ${r.files} record(s) from ${from}: ${r.added} new, ${r.updated} updated, ${r.unchanged} unchanged; ${db.count()} advisories in ${db.path}\n`,
+          );
+      } finally {
+        db.close();
+      }
+      return EXIT.OK;
+    }
+    const closure = (inv.values.closure ?? "runtime") as ClosureKind;
+    if (!["runtime", "build", "both"].includes(closure)) {
+      throw new CliError("USAGE", "--closure takes runtime, build or both");
+    }
+    const failOn =
+      typeof inv.values["fail-on"] === "string" ? inv.values["fail-on"].toUpperCase() : "NONE";
+    if (!SEVERITIES.includes(failOn)) {
+      throw new CliError("USAGE", "--fail-on takes LOW, MEDIUM, HIGH or CRITICAL");
+    }
+    const db = VulnDb.open(dbPath);
+    try {
+      if (db.count() === 0) {
+        throw new CliError(
+          "INPUT",
+          `the vulnerability database ${db.path} is empty: run 'provenix vulns update --from ...'`,
+        );
+      }
+      const all = [];
+      let failing = false;
+      for (const arg of needTargets(inv, "target to scan")) {
+        const roots = await sbomRoots(ctx, arg, { build: false });
+        const packages = await closurePackages(ctx.nix, roots, closure);
+        const r = scan(db, packages);
+        const bad = r.findings.filter(
+          (f) => f.status === "affected" && atOrAbove(f.rating, failOn),
+        );
+        failing ||= bad.length > 0;
+        all.push({
+          target: arg,
+          closure,
+          db: db.path,
+          dbUpdated: db.updatedAt()?.toISOString(),
+          ...r,
+        });
+        if (!inv.json) {
+          inv.io.out(
+            `${arg}: ${r.packages} package(s) in the ${closure} closure, ${r.findings.filter((f) => f.status === "affected").length} affected finding(s), ${r.findings.filter((f) => f.status !== "affected").length} triaged or fixed\n`,
+          );
+          for (const f of r.findings) inv.io.out(renderFinding(f));
+          for (const d of r.decisions)
+            inv.io.out(`  note ${d.advisory} ${d.package}: ${d.reason}\n`);
+        }
+      }
+      if (inv.json) printJson(inv, all);
+      return failing ? EXIT.VERIFY_FAILED : EXIT.OK;
+    } finally {
+      db.close();
+    }
+  },
+};
+
+function renderFinding(f: Finding): string {
+  const sev = f.severity.find((s) => s.score !== undefined);
+  return (
+    `  ${f.status.padEnd(9)} ${f.advisory}${f.aliases.length > 0 ? ` (${f.aliases.join(", ")})` : ""} ${f.rating}${sev ? ` ${sev.score ?? ""} ${sev.vector ?? ""}` : ""}\n` +
+    `            ${f.package.name} ${f.package.version}${f.package.paths[0] ? ` ${f.package.paths[0]}` : ""}\n` +
+    `            ${f.rule}: ${f.evidence}${f.fixedVersions.length > 0 ? `; fixed in ${f.fixedVersions.join(", ")}` : ""}\n` +
+    (f.reason ? `            ${f.reason}\n` : "")
+  );
+}

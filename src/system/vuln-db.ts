@@ -1,0 +1,164 @@
+// The local vulnerability database (provenix vulns update): OSV and CVE JSON 5
+// records, normalised, in a SQLite file, indexed by the names a package may have.
+// An import is one transaction: all its records or none.
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import Database from "better-sqlite3";
+import { parseCve, parseOsv, VulnError, type Advisory } from "../vulns/index.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS advisories (
+  id        TEXT PRIMARY KEY,
+  source    TEXT NOT NULL CHECK (source IN ('osv', 'cve')),
+  modified  TEXT NOT NULL,
+  sha256    TEXT NOT NULL,          -- of the record's bytes as imported
+  advisory  TEXT NOT NULL           -- the normalised Advisory, JSON
+);
+CREATE TABLE IF NOT EXISTS names (
+  name      TEXT NOT NULL,
+  id        TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
+  PRIMARY KEY (name, id)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+export interface ImportResult {
+  readonly files: number;
+  readonly added: number;
+  readonly updated: number;
+  readonly unchanged: number;
+}
+
+/** The JSON record files under a file or directory, sorted. */
+function recordFiles(from: string): string[] {
+  let st;
+  try {
+    st = statSync(from);
+  } catch (e) {
+    throw new VulnError(
+      "MALFORMED_RECORD",
+      `cannot read ${from}: ${(e as NodeJS.ErrnoException).code ?? "unreadable"}`,
+    );
+  }
+  if (st.isFile()) return [from];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".json")) out.push(p);
+    }
+  };
+  walk(from);
+  return out;
+}
+
+/** An OSV or CVE JSON 5 record, told apart by its shape. */
+export function parseRecord(bytes: Buffer, file: string): Advisory {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (e) {
+    throw new VulnError("MALFORMED_RECORD", `${file}: not JSON: ${(e as Error).message}`);
+  }
+  const o = json as { dataType?: unknown; id?: unknown } | null;
+  if (o !== null && typeof o === "object" && o.dataType === "CVE_RECORD")
+    return parseCve(json, file);
+  if (o !== null && typeof o === "object" && typeof o.id === "string") return parseOsv(json, file);
+  throw new VulnError("MALFORMED_RECORD", `${file}: neither an OSV record nor a CVE JSON 5 record`);
+}
+
+export class VulnDb {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {}
+
+  static open(path: string): VulnDb {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      const db = new Database(path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("foreign_keys = ON");
+      db.exec(SCHEMA);
+      return new VulnDb(db, path);
+    } catch (e) {
+      throw new VulnError(
+        "DATABASE",
+        `cannot open the vulnerability database ${path}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /**
+   * Import every record under `from`, all in one transaction: a malformed record
+   * anywhere leaves the database as it was. A record whose bytes are unchanged
+   * writes nothing.
+   */
+  importFrom(from: string, now = new Date()): ImportResult {
+    const files = recordFiles(from);
+    const parsed = files.map((file) => {
+      const bytes = readFileSync(file);
+      return {
+        advisory: parseRecord(bytes, file),
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      };
+    });
+    const get = this.db.prepare("SELECT sha256 FROM advisories WHERE id = ?");
+    const put = this.db.prepare(
+      "INSERT INTO advisories (id, source, modified, sha256, advisory) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET source = excluded.source, modified = excluded.modified, sha256 = excluded.sha256, advisory = excluded.advisory",
+    );
+    const dropNames = this.db.prepare("DELETE FROM names WHERE id = ?");
+    const addName = this.db.prepare("INSERT OR IGNORE INTO names (name, id) VALUES (?, ?)");
+    let added = 0;
+    let updated = 0;
+    let unchanged = 0;
+    this.db.transaction(() => {
+      for (const { advisory: a, sha256 } of parsed) {
+        const row = get.get(a.id) as { sha256: string } | undefined;
+        if (row?.sha256 === sha256) {
+          unchanged++;
+          continue;
+        }
+        if (row) updated++;
+        else added++;
+        put.run(a.id, a.source, a.modified, sha256, JSON.stringify(a));
+        dropNames.run(a.id);
+        for (const n of new Set(a.affected.flatMap((x) => x.names))) addName.run(n, a.id);
+      }
+      this.db
+        .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('updated', ?)")
+        .run(now.toISOString());
+    })();
+    return { files: files.length, added, updated, unchanged };
+  }
+
+  /** Advisories naming a package (lower-case name). */
+  forName(name: string): Advisory[] {
+    return (
+      this.db
+        .prepare(
+          "SELECT a.advisory FROM names n JOIN advisories a ON a.id = n.id WHERE n.name = ? ORDER BY a.id",
+        )
+        .all(name.toLowerCase()) as { advisory: string }[]
+    ).map((r) => JSON.parse(r.advisory) as Advisory);
+  }
+
+  count(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM advisories").get() as { n: number }).n;
+  }
+
+  /** When the database was last updated, if ever. */
+  updatedAt(): Date | undefined {
+    const r = this.db.prepare("SELECT value FROM meta WHERE key = 'updated'").get() as
+      { value: string } | undefined;
+    return r ? new Date(r.value) : undefined;
+  }
+}

@@ -1,0 +1,3 @@
+export * from "./advisory.js";
+export * from "./match.js";
+export * from "./version.js";
