@@ -7,12 +7,11 @@
 // reads the narinfos, and `nix store verify --no-contents -r --store http://...`,
 // which also checks their signatures.
 //   node dist/bench/cache-verify.js [--n 2000] [--runs 3]
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { nginxCache } from "../test/helpers/http-cache.js";
-import { benchHome, BIN, GRAPH } from "./common.js";
+import { benchHome, BIN, GRAPH, median as medianOf, seconds, shell } from "./common.js";
 
 const { values } = parseArgs({
   options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "3" } },
@@ -22,22 +21,8 @@ const runs = Number(values.runs);
 const { work, env } = benchHome("cache");
 const cleanups: (() => unknown)[] = [];
 
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function seconds(f: () => void): number {
-  const t0 = process.hrtime.bigint();
-  f();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-function median(f: () => void): number {
-  const xs = Array.from({ length: runs }, () => seconds(f)).sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)] ?? NaN;
-}
+const sh = shell(env);
+const median = (f: () => void) => medianOf(runs, f);
 
 try {
   const seed = String(Math.floor(Math.random() * 1e9));

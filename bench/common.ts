@@ -1,7 +1,7 @@
 // What every benchmark sets up: where the project is, and a private home in which
 // Nix uses no substituters (no build waits on an unreachable cache) and provenix
 // has its own config and store.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -36,4 +36,26 @@ export function derivationShowArgs(): string[] {
   const version = execFileSync("nix", ["--version"], { encoding: "utf8" });
   const [major = 0, minor = 0] = (/(\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
   return major > 2 || (major === 2 && minor >= 15) ? ["derivation", "show"] : ["show-derivation"];
+}
+
+/** Run a command in the benchmark's environment; its stdout, or an error with its stderr. */
+export function shell(env: NodeJS.ProcessEnv): (cmd: string, args: string[]) => string {
+  return (cmd, args) => {
+    const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+}
+
+/** Wall time of one call, in seconds. */
+export function seconds(f: () => void): number {
+  const t0 = process.hrtime.bigint();
+  f();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** The median wall time of `runs` calls, in seconds. */
+export function median(runs: number, f: () => void): number {
+  const xs = Array.from({ length: runs }, () => seconds(f)).sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)] ?? NaN;
 }

@@ -2,11 +2,10 @@
 // n-derivation graph (signatures and policy, with and without re-hashing NARs),
 // beside `nix store verify -r` of the same closure (Nix re-hashing the contents).
 //   node dist/bench/verify-closure.js [--n 2000] [--runs 3]
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { benchHome, GRAPH, BIN } from "./common.js";
+import { benchHome, GRAPH, BIN, median, shell } from "./common.js";
 
 const { values } = parseArgs({
   options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "3" } },
@@ -16,21 +15,7 @@ const runs = Number(values.runs);
 
 const { work, env } = benchHome("verify");
 
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function median(runs: number, f: () => void): number {
-  const xs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    f();
-    xs.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-}
+const sh = shell(env);
 
 const seed = String(Math.floor(Math.random() * 1e9));
 const top = sh("nix-build", [

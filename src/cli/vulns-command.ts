@@ -1,9 +1,21 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closurePackages, scan } from "../app/vulns.js";
 import type { ClosureKind } from "../sbom/index.js";
 import { VulnDb } from "../system/vuln-db.js";
-import { atOrAbove, type Finding } from "../vulns/index.js";
-import { needTargets, printJson } from "./args.js";
+import {
+  applyVex,
+  atOrAbove,
+  parseOpenVex,
+  toOpenVex,
+  VulnError,
+  type Finding,
+  type TriagedFinding,
+  type VexStatement,
+} from "../vulns/index.js";
+import { VERSION } from "../version.js";
+import { needTargets, printJson, strings } from "./args.js";
 import type { Command } from "./commands.js";
 import { dataDir } from "./config.js";
 import { CliError, EXIT } from "./errors.js";
@@ -36,6 +48,11 @@ Options:
   --fail-on SEVERITY  exit 1 when an affected, untriaged finding is at or above
                       LOW, MEDIUM, HIGH or CRITICAL (default: any severity;
                       findings without a severity count at every level)
+  --vex FILE          OpenVEX statements that triage findings (repeatable): by
+                      vulnerability id or alias, and product pkg:nix/name@version,
+                      pkg:nix/name, a store path or a package name; statements
+                      that match nothing are reported
+  --openvex FILE      write the result as an OpenVEX document
   --db FILE           the database (default ${join("$XDG_DATA_HOME", "provenix", "vulns.db")})
   --from PATH         (update) the records to import
   --json              print the result as JSON
@@ -48,6 +65,8 @@ every command.`,
     "fail-on": { type: "string" },
     db: { type: "string" },
     from: { type: "string" },
+    vex: { type: "string", multiple: true },
+    openvex: { type: "string" },
   },
   async run(ctx, inv) {
     const dbPath = typeof inv.values.db === "string" ? inv.values.db : join(dataDir(), "vulns.db");
@@ -86,12 +105,30 @@ every command.`,
           `the vulnerability database ${db.path} is empty: run 'provenix vulns update --from ...'`,
         );
       }
+      const statements = strings(inv.values.vex).flatMap((file) => {
+        let json: unknown;
+        try {
+          json = JSON.parse(readFileSync(file, "utf8"));
+        } catch (e) {
+          throw new VulnError(
+            "MALFORMED_VEX",
+            `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          );
+        }
+        return parseOpenVex(json, file);
+      });
       const all = [];
+      const triagedAll: TriagedFinding[] = [];
+      const used = new Set<VexStatement>();
       let failing = false;
       for (const arg of needTargets(inv, "target to scan")) {
         const roots = await sbomRoots(ctx, arg, { build: false });
         const packages = await closurePackages(ctx.nix, roots, closure);
-        const r = scan(db, packages);
+        const scanned = scan(db, packages);
+        const triaged = applyVex(scanned.findings, statements);
+        for (const st of statements) if (!triaged.unmatched.includes(st)) used.add(st);
+        const r = { ...scanned, findings: triaged.findings };
+        triagedAll.push(...triaged.findings);
         const bad = r.findings.filter(
           (f) => f.status === "affected" && atOrAbove(f.rating, failOn),
         );
@@ -112,7 +149,23 @@ every command.`,
             inv.io.out(`  note ${d.advisory} ${d.package}: ${d.reason}\n`);
         }
       }
-      if (inv.json) printJson(inv, all);
+      const unmatched = statements.filter((st) => !used.has(st));
+      if (typeof inv.values.openvex === "string") {
+        const doc = toOpenVex(triagedAll, {
+          id: `urn:uuid:${randomUUID()}`,
+          author: "provenix",
+          timestamp: new Date(),
+          tool: `provenix ${VERSION}`,
+        });
+        if (doc) writeFileSync(inv.values.openvex, JSON.stringify(doc, null, 2) + "\n");
+        else inv.io.err(`no findings: no OpenVEX document written to ${inv.values.openvex}\n`);
+      }
+      if (inv.json) printJson(inv, { scans: all, unmatchedVex: unmatched });
+      else
+        for (const st of unmatched)
+          inv.io.out(
+            `unmatched VEX statement ${st.source}: ${st.vulnerability} for ${st.products.join(", ")}\n`,
+          );
       return failing ? EXIT.VERIFY_FAILED : EXIT.OK;
     } finally {
       db.close();

@@ -21,7 +21,7 @@ import {
   type BundleSigner,
   type Signer,
 } from "../sign/index.js";
-import { certificateIdentity } from "../verify/keyless.js";
+import { certificateIdentity, leafCertificate } from "../verify/index.js";
 
 export const PUBLIC_GOOD = {
   fulcio: "https://fulcio.sigstore.dev",
@@ -182,15 +182,9 @@ export function keylessSigner(
         () => lastToken,
         () => builder.create({ data: payload, type: payloadType }),
       );
-      const material = bundle.verificationMaterial.content;
-      const der =
-        material?.$case === "certificate"
-          ? material.certificate.rawBytes
-          : material?.$case === "x509CertificateChain"
-            ? material.x509CertificateChain.certificates[0]?.rawBytes
-            : undefined;
+      const der = leafCertificate(bundle);
       if (!der) throw new SignError("SIGNING_SERVICE", "Fulcio returned no certificate");
-      const who = certificateIdentity(X509Certificate.parse(Buffer.from(der)));
+      const who = certificateIdentity(X509Certificate.parse(der));
       return { bundle: serializeBundle(bundle), keyid: `${who.subject} (${who.issuer})` };
     },
   };

@@ -51,6 +51,18 @@ export interface CertificateIdentity {
   readonly extensions: Readonly<Record<string, string>>;
 }
 
+/** The DER of a bundle's signing certificate (a certificate, or the first of a chain). */
+export function leafCertificate(bundle: Bundle): Buffer<ArrayBuffer> | undefined {
+  const material = bundle.verificationMaterial.content;
+  const der =
+    material?.$case === "certificate"
+      ? material.certificate.rawBytes
+      : material?.$case === "x509CertificateChain"
+        ? material.x509CertificateChain.certificates[0]?.rawBytes
+        : undefined;
+  return der ? Buffer.from(der) : undefined;
+}
+
 /** Who a Fulcio certificate was issued to. */
 export function certificateIdentity(cert: X509Certificate): CertificateIdentity {
   const value = (oid: string): string | undefined => {
@@ -167,18 +179,12 @@ function trustedTime(bundle: Bundle): Date {
  * identity against the rules. The payload is not read here.
  */
 export function verifyKeyless(bundle: Bundle, trust: KeylessTrust): KeylessResult {
-  const material = bundle.verificationMaterial.content;
-  const der =
-    material?.$case === "certificate"
-      ? material.certificate.rawBytes
-      : material?.$case === "x509CertificateChain"
-        ? material.x509CertificateChain.certificates[0]?.rawBytes
-        : undefined;
+  const der = leafCertificate(bundle);
   if (!der) return { ok: false, reason: "bundle carries no certificate" };
   let identity: CertificateIdentity;
   let cert: X509Certificate;
   try {
-    cert = X509Certificate.parse(Buffer.from(der));
+    cert = X509Certificate.parse(der);
     identity = certificateIdentity(cert);
   } catch (e) {
     return { ok: false, reason: `bundle certificate cannot be read: ${(e as Error).message}` };

@@ -1,3 +1,4 @@
 export * from "./advisory.js";
 export * from "./match.js";
 export * from "./version.js";
+export * from "./vex.js";

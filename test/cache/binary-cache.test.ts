@@ -24,28 +24,29 @@ interface Verified {
   paths: { path: string; ok: boolean; reason?: string; narinfoKey?: string; cache?: string }[];
 }
 
-/** A builder: its provenix home, a cache signing key, and the app fixture built and attested. */
-function builder(salt: string) {
+/** A provenix home with a signing key, and a binary-cache key pair made by Nix. */
+function homeAndCacheKey() {
   const env = cliHome();
   assert.equal(provenix(["keygen"], env).code, 0);
   const dir = tempDir();
+  const secretKey = join(dir, "cache.sk");
   run("nix-store", [
     "--generate-binary-cache-key",
     "cache-test-1",
-    join(dir, "cache.sk"),
+    secretKey,
     join(dir, "cache.pk"),
   ]);
+  return { env, secretKey, cacheKey: readFileSync(join(dir, "cache.pk"), "utf8").trim() };
+}
+
+/** A builder: its provenix home, a cache signing key, and the app fixture built and attested. */
+function builder(salt: string) {
+  const keys = homeAndCacheKey();
   const [app = ""] = build("app", salt);
   const closure = run("nix-store", ["--query", "--requisites", app]).trim().split("\n");
-  const a = provenix(["attest", ...closure], env);
+  const a = provenix(["attest", ...closure], keys.env);
   assert.equal(a.code, 0, a.stderr);
-  return {
-    env,
-    app,
-    closure,
-    secretKey: join(dir, "cache.sk"),
-    cacheKey: readFileSync(join(dir, "cache.pk"), "utf8").trim(),
-  };
+  return { ...keys, app, closure };
 }
 
 function nixCopyTo(cacheDir: string, secretKey: string, ...paths: string[]) {
@@ -421,16 +422,7 @@ test("verify --from --policy: a closure from the cache against a policy (provena
 });
 
 test("daemon --publish-to: attested outputs are queued with their attestation, published once the cache has them, and a kill -9 mid-publication loses nothing", async (t) => {
-  const env = cliHome();
-  assert.equal(provenix(["keygen"], env).code, 0);
-  const dir = tempDir();
-  run("nix-store", [
-    "--generate-binary-cache-key",
-    "cache-test-1",
-    join(dir, "cache.sk"),
-    join(dir, "cache.pk"),
-  ]);
-  const cacheKey = readFileSync(join(dir, "cache.pk"), "utf8").trim();
+  const { env, secretKey, cacheKey } = homeAndCacheKey();
   const cacheDir = tempDir("provenix-cache-");
   // The first daemon's cache never answers: it is killed while publishing.
   const hang = await FaultProxy.start(t, "127.0.0.1:9", () => ({ kind: "hang" }));
@@ -480,7 +472,7 @@ test("daemon --publish-to: attested outputs are queued with their attestation, p
 
   // The cache gets the closure (as a post-build hook or a farm would copy it); the next
   // pass, once the backoff is over, publishes.
-  nixCopyTo(cacheDir, join(dir, "cache.sk"), app);
+  nixCopyTo(cacheDir, secretKey, app);
   await sleep(DEFAULT_RETRY.baseMs + 200);
   const third = once();
   await third.wait();

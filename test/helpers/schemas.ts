@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as CDX from "@cyclonedx/cyclonedx-library";
 import { Ajv2019 } from "ajv/dist/2019.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { ROOT } from "./nix.js";
 
@@ -34,4 +35,19 @@ export function spdxErrors(json: string): unknown {
     spdx = ajv.compile(schema);
   }
   return spdx(JSON.parse(json)) ? null : spdx.errors;
+}
+
+let openvex: (((doc: unknown) => boolean) & { errors?: unknown }) | undefined;
+
+/** OpenVEX's own JSON schema (openvex/spec, test/fixtures/schemas/README.md). */
+export function openVexErrors(doc: unknown): unknown {
+  if (!openvex) {
+    const schema = JSON.parse(
+      readFileSync(join(ROOT, "test", "fixtures", "schemas", "openvex_json_schema.json"), "utf8"),
+    ) as object;
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    openvex = ajv.compile(schema);
+  }
+  return openvex(doc) ? null : openvex.errors;
 }

@@ -1,11 +1,12 @@
 // provenix vulns on real advisories (test/fixtures/vulns, copied from their public
 // databases) against packages named as nixpkgs names them, built by real Nix.
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "node:test";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
 import { FIXTURES, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { openVexErrors } from "../helpers/schemas.js";
 
 useTestNix();
 const SALT = `vulns-${process.pid}-${Date.now()}`;
@@ -78,7 +79,7 @@ test("vulns matches by Nix name and version with each record's ordering, honours
   ]).trim();
   const r = provenix(["vulns", "--json", top], env);
   assert.equal(r.code, 1, r.stderr + r.stdout);
-  const [scan] = JSON.parse(r.stdout) as Scan[];
+  const [scan] = (JSON.parse(r.stdout) as { scans: Scan[] }).scans;
   assert.ok(scan);
   const found = scan.findings
     .map((f) => [f.advisory, `${f.package.name}-${f.package.version}`, f.status])
@@ -115,6 +116,93 @@ test("vulns matches by Nix name and version with each record's ordering, honours
   assert.match(
     text.stdout,
     /note GHSA-rxwq-x6h5-x525 xz-unstable-2024-03-01: unstable-2024-03-01 is a development snapshot/,
+  );
+
+  // Triage with OpenVEX: 5.6.2 is not affected (the backdoor was removed), and a
+  // statement about something this closure does not have is reported as unmatched.
+  const dir = tempDir();
+  const vex = join(dir, "triage.openvex.json");
+  writeFileSync(
+    vex,
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://example.org/vex/1",
+      author: "Security team",
+      timestamp: "2026-11-30T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2024-3094" },
+          products: [{ "@id": "pkg:nix/xz@5.6.2" }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_present",
+        },
+        {
+          vulnerability: { name: "CVE-2099-0001" },
+          products: [{ "@id": "pkg:nix/curl" }],
+          status: "affected",
+          action_statement: "none",
+        },
+      ],
+    }),
+  );
+  const out = join(dir, "result.openvex.json");
+  const triaged = provenix(["vulns", "--json", "--vex", vex, "--openvex", out, top], env);
+  assert.equal(triaged.code, 1, "xz 5.6.1 is still affected and untriaged");
+  const t = JSON.parse(triaged.stdout) as {
+    scans: Scan[];
+    unmatchedVex: { vulnerability: string }[];
+  };
+  const v562 = t.scans[0]?.findings.find((f) => f.package.version === "5.6.2");
+  assert.equal(v562?.status, "not_affected");
+  assert.match(v562?.reason ?? "", /VEX .*triage\.openvex\.json#0: vulnerable_code_not_present/);
+  assert.deepEqual(
+    t.unmatchedVex.map((s) => s.vulnerability),
+    ["CVE-2099-0001"],
+  );
+  const doc = JSON.parse(readFileSync(out, "utf8")) as {
+    statements: { status: string; products: { "@id": string }[] }[];
+  };
+  assert.equal(openVexErrors(doc), null, "the OpenVEX output is valid against OpenVEX's schema");
+  assert.deepEqual(doc.statements.map((s) => [s.products[0]?.["@id"], s.status]).sort(), [
+    ["pkg:nix/xz@5.6.1", "affected"],
+    ["pkg:nix/xz@5.6.1", "fixed"],
+    ["pkg:nix/xz@5.6.2", "not_affected"],
+  ]);
+  // Once everything is triaged, nothing fails.
+  const all = join(dir, "all.openvex.json");
+  writeFileSync(
+    all,
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://example.org/vex/2",
+      author: "Security team",
+      timestamp: "2026-11-30T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "GHSA-rxwq-x6h5-x525" },
+          products: [{ "@id": "xz" }],
+          status: "under_investigation",
+        },
+      ],
+    }),
+  );
+  assert.equal(provenix(["vulns", "--vex", all, top], env).code, 0);
+  const malformed = join(dir, "bad.openvex.json");
+  writeFileSync(
+    malformed,
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      statements: [{ vulnerability: { name: "CVE-1" }, products: ["xz"], status: "not_affected" }],
+    }),
+  );
+  const bad = provenix(["vulns", "--vex", malformed, top], env);
+  assert.equal(bad.code, 3, bad.stderr);
+  assert.ok(isOneLineError(bad), bad.stderr);
+  assert.match(
+    bad.stderr,
+    /statements\[0\]: not_affected needs a justification or an impact_statement/,
   );
 
   const empty = provenix(["vulns", "--db", join(tempDir(), "none.db"), top], env);
