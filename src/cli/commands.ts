@@ -300,6 +300,8 @@ With a policy (docs/policy.md; JSON Schema in docs/schemas/policy-v1.schema.json
                       https://provenix.dev/verifiers/provenix/v1#<hostname>)
   --resource-uri URI  the VSA's resourceUri (default file://<store path>)
   --policy-uri URI    the VSA's policy.uri (default the policy file's file:// URI)
+  --db FILE           the vulnerability database for require.vulnerabilities
+                      (default $XDG_DATA_HOME/provenix/vulns.db; 'provenix vulns')
   --keyless, --timestamp-url, ...  sign the VSA the Sigstore way (see attest --help)
 
 Checking a VSA (the spec's procedure: signature, subject, predicateType,
@@ -327,6 +329,7 @@ ${REGISTRY_HELP}`,
     "verifier-id": { type: "string" },
     "resource-uri": { type: "string" },
     "policy-uri": { type: "string" },
+    db: { type: "string" },
     vsa: { type: "string" },
     "vsa-level": { type: "string" },
     ...REGISTRY_OPTIONS,

@@ -7,7 +7,17 @@ import {
   type ClosureScope,
 } from "../app/policy-verify.js";
 import { NixError } from "../nix/index.js";
-import { verifyVsa, type PathResult, type PolicyResult } from "../policy/index.js";
+import {
+  applyVulnerabilities,
+  verifyVsa,
+  type PathResult,
+  type PolicyResult,
+} from "../policy/index.js";
+import { closurePackages, scan } from "../app/vulns.js";
+import { VulnDb } from "../system/vuln-db.js";
+import { applyVex } from "../vulns/index.js";
+import { dataDir } from "./config.js";
+import { join } from "node:path";
 import { loadPolicy, type LoadedPolicy } from "../system/policy-file.js";
 import { classifyTarget } from "../system/targets.js";
 import { hashNar } from "../system/nar-dump.js";
@@ -59,7 +69,29 @@ export async function verifyPolicy(
   const loaded = await loadPolicyOption(ctx, inv);
   const roots = await rootsOf(ctx, targets);
   const vctx = { nix: ctx.nix, store: ctx.store, rehash: inv.values["no-rehash"] !== true };
-  const result = await verifyWithPolicy(vctx, loaded.policy, roots, scope);
+  let result = await verifyWithPolicy(vctx, loaded.policy, roots, scope);
+  const vulns = loaded.policy.require.vulnerabilities;
+  if (vulns && !result.reason) {
+    const db = VulnDb.open(
+      typeof inv.values.db === "string" ? inv.values.db : join(dataDir(), "vulns.db"),
+    );
+    try {
+      const infos = await ctx.nix.pathInfos(roots);
+      const derivations = roots.flatMap((r) => infos.get(r)?.deriver ?? []);
+      // The artifact alone is its own packages: its runtime closure is what "none" scans.
+      const kind = scope === "build" ? "build" : "runtime";
+      const packages = await closurePackages(ctx.nix, { outputs: roots, derivations }, kind);
+      const scanned = scan(db, packages);
+      const triaged = applyVex(scanned.findings, vulns.vex);
+      const updatedAt = db.updatedAt();
+      result = applyVulnerabilities(result, triaged.findings, vulns, {
+        ...(updatedAt ? { updatedAt } : {}),
+        now: new Date(),
+      });
+    } finally {
+      db.close();
+    }
+  }
   const infos = await ctx.nix.pathInfos(roots);
   const subjects = roots.map((name) => ({ name, sha256: infos.get(name)?.narHash ?? "" }));
   return reportPolicyResult(ctx, inv, { loaded, scope, subjects, result });

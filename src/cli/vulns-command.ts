@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { signAndStore } from "../app/attest.js";
 import { closurePackages, scan } from "../app/vulns.js";
 import type { ClosureKind } from "../sbom/index.js";
 import { VulnDb } from "../system/vuln-db.js";
@@ -13,6 +15,8 @@ import {
   type Finding,
   type TriagedFinding,
   type VexStatement,
+  vulnsStatement,
+  VULNS_PREDICATE_V02,
 } from "../vulns/index.js";
 import { VERSION } from "../version.js";
 import { needTargets, printJson, strings } from "./args.js";
@@ -20,6 +24,7 @@ import type { Command } from "./commands.js";
 import { dataDir } from "./config.js";
 import { CliError, EXIT } from "./errors.js";
 import { sbomRoots } from "./sbom-command.js";
+import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 
 const SEVERITIES = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
@@ -53,9 +58,15 @@ Options:
                       pkg:nix/name, a store path or a package name; statements
                       that match nothing are reported
   --openvex FILE      write the result as an OpenVEX document
+  --attest            sign the scan as an in-toto statement about the outputs
+                      (predicate https://in-toto.io/attestation/vulns/v0.2) and
+                      keep it in the attestation store ('provenix export' gives it)
+  --key FILE|URI      the signing key for --attest (as for attest)
   --db FILE           the database (default ${join("$XDG_DATA_HOME", "provenix", "vulns.db")})
   --from PATH         (update) the records to import
   --json              print the result as JSON
+
+${SIGNING_HELP}
 
 Exit status: 0 when nothing affected at or above --fail-on was found, 1 when
 something was, 3 for a malformed record (named, with the file), otherwise as for
@@ -67,7 +78,11 @@ every command.`,
     from: { type: "string" },
     vex: { type: "string", multiple: true },
     openvex: { type: "string" },
+    attest: { type: "boolean" },
+    key: { type: "string" },
+    ...SIGNING_OPTIONS,
   },
+  keyIsSigningKey: true,
   async run(ctx, inv) {
     const dbPath = typeof inv.values.db === "string" ? inv.values.db : join(dataDir(), "vulns.db");
     if (inv.positionals[0] === "update") {
@@ -121,7 +136,12 @@ every command.`,
       const triagedAll: TriagedFinding[] = [];
       const used = new Set<VexStatement>();
       let failing = false;
+      const signer =
+        inv.values.attest === true
+          ? await ctx.bundleSigner(inv, inv.values.key !== undefined)
+          : undefined;
       for (const arg of needTargets(inv, "target to scan")) {
+        const started = new Date();
         const roots = await sbomRoots(ctx, arg, { build: false });
         const packages = await closurePackages(ctx.nix, roots, closure);
         const scanned = scan(db, packages);
@@ -129,11 +149,40 @@ every command.`,
         for (const st of statements) if (!triaged.unmatched.includes(st)) used.add(st);
         const r = { ...scanned, findings: triaged.findings };
         triagedAll.push(...triaged.findings);
+        let attestation: { id: number; inserted: boolean } | undefined;
+        if (signer) {
+          if (roots.outputs.length === 0) {
+            throw new CliError("INPUT", `${arg} is not built: a scan attestation is about outputs`);
+          }
+          const infos = await ctx.nix.pathInfos(roots.outputs);
+          const subjects = roots.outputs.map((name) => ({
+            name,
+            sha256: infos.get(name)?.narHash ?? "",
+          }));
+          const statement = vulnsStatement(subjects, r, {
+            version: VERSION,
+            dbUri: pathToFileURL(db.path).href,
+            dbUpdated: db.updatedAt() ?? new Date(0),
+            started,
+            finished: new Date(),
+          });
+          const stored = await signAndStore(
+            { signer, store: ctx.store, builderId: ctx.config.builderId },
+            statement,
+            roots.derivations[0] ?? "",
+          );
+          attestation = { id: stored.attestationId, inserted: stored.inserted };
+          if (!inv.json)
+            inv.io.out(
+              `signed the scan (${VULNS_PREDICATE_V02}) and stored it as #${stored.attestationId}\n`,
+            );
+        }
         const bad = r.findings.filter(
           (f) => f.status === "affected" && atOrAbove(f.rating, failOn),
         );
         failing ||= bad.length > 0;
         all.push({
+          ...(attestation ? { attestation } : {}),
           target: arg,
           closure,
           db: db.path,

@@ -1,6 +1,8 @@
 import type { TrustMaterial } from "@sigstore/verify";
 import type { PublicKey } from "../sign/index.js";
 import type { IdentityRule } from "../verify/index.js";
+import type { VexStatement } from "../vulns/index.js";
+import type { VulnerabilityRequirement } from "./vulnerabilities.js";
 import { CodedError } from "../error.js";
 
 // A verification policy (docs/policy.md), with its keys loaded. The file format is
@@ -38,6 +40,8 @@ export interface Policy {
     readonly buildLevel?: number;
     readonly sbom: boolean;
     readonly reproducedBy?: number;
+    /** Known vulnerabilities in the closure (provenix vulns), with the VEX statements that triage them. */
+    readonly vulnerabilities?: VulnerabilityRequirement & { readonly vex: readonly VexStatement[] };
   };
   readonly exceptions: readonly PolicyException[];
 }

@@ -10,6 +10,7 @@ import { PolicyError, type Policy } from "../policy/index.js";
 import { parsePublicKey, SignError, type PublicKey } from "../sign/index.js";
 import type { TrustMaterial } from "@sigstore/verify";
 import { FULCIO_EXTENSIONS, type IdentityRule } from "../verify/index.js";
+import { parseOpenVex, VulnError } from "../vulns/index.js";
 import { loadPublicKeys } from "./key-files.js";
 import { trustedRootFile } from "./trust-root.js";
 
@@ -41,7 +42,17 @@ interface PolicyFile {
   substituters?: KeySet;
   buildTypes?: string[];
   sources?: { allow?: string[]; deny?: string[] };
-  require?: { buildLevel?: number; sbom?: boolean; reproducedBy?: number };
+  require?: {
+    buildLevel?: number;
+    sbom?: boolean;
+    reproducedBy?: number;
+    vulnerabilities?: {
+      maxSeverity?: string;
+      untriaged?: "fail" | "allow";
+      maxDatabaseAgeDays?: number;
+      vex?: string[];
+    };
+  };
   exceptions?: { path?: string; name?: string; reason: string; expires?: string }[];
 }
 
@@ -184,6 +195,30 @@ export async function loadPolicy(
       ...(d.require?.buildLevel !== undefined ? { buildLevel: d.require.buildLevel } : {}),
       sbom: d.require?.sbom ?? false,
       ...(d.require?.reproducedBy !== undefined ? { reproducedBy: d.require.reproducedBy } : {}),
+      ...(d.require?.vulnerabilities
+        ? {
+            vulnerabilities: {
+              maxSeverity: d.require.vulnerabilities.maxSeverity ?? "NONE",
+              untriagedFails: (d.require.vulnerabilities.untriaged ?? "fail") === "fail",
+              ...(d.require.vulnerabilities.maxDatabaseAgeDays !== undefined
+                ? { maxDatabaseAgeDays: d.require.vulnerabilities.maxDatabaseAgeDays }
+                : {}),
+              vex: (d.require.vulnerabilities.vex ?? []).flatMap((f) => {
+                const path = isAbsolute(f) ? f : join(base, f);
+                try {
+                  return parseOpenVex(JSON.parse(readFileSync(path, "utf8")), path);
+                } catch (e) {
+                  if (e instanceof VulnError)
+                    throw new PolicyError("INVALID_POLICY", `${file}: ${e.message}`);
+                  throw new PolicyError(
+                    "INVALID_POLICY",
+                    `${file}: cannot read VEX ${path}: ${(e as Error).message}`,
+                  );
+                }
+              }),
+            },
+          }
+        : {}),
     },
     exceptions: (d.exceptions ?? []).map((e) => ({
       ...(e.path !== undefined ? { path: e.path } : {}),

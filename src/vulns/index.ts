@@ -2,3 +2,4 @@ export * from "./advisory.js";
 export * from "./match.js";
 export * from "./version.js";
 export * from "./vex.js";
+export * from "./statement.js";

@@ -47,6 +47,8 @@ export function openVexErrors(doc: unknown): unknown {
     ) as object;
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    // RFC 3987 IRIs (OpenVEX's @id): a scheme, then anything but spaces.
+    ajv.addFormat("iri", /^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$/);
     openvex = ajv.compile(schema);
   }
   return openvex(doc) ? null : openvex.errors;

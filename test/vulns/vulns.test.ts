@@ -1,10 +1,13 @@
 // provenix vulns on real advisories (test/fixtures/vulns, copied from their public
 // databases) against packages named as nixpkgs names them, built by real Nix.
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "node:test";
+import Database from "better-sqlite3";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
+import { cosignVerifyBlob } from "../helpers/cosign.js";
 import { FIXTURES, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { openVexErrors } from "../helpers/schemas.js";
 
@@ -209,4 +212,145 @@ test("vulns matches by Nix name and version with each record's ordering, honours
   assert.equal(empty.code, 3);
   assert.match(empty.stderr, /is empty: run 'provenix vulns update/);
   assert.equal(provenix(["vulns", "--fail-on", "severe", top], env).code, 2);
+});
+
+test("vulns --attest signs the scan as an in-toto vulns v0.2 statement about the outputs; cosign verifies it", () => {
+  const env = cliHome();
+  assert.equal(provenix(["keygen", "--format", "pem-p256"], env).code, 0);
+  assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
+  const top = run("nix-build", [
+    join(FIXTURES, "vulns.nix"),
+    "-A",
+    "top",
+    "--argstr",
+    "salt",
+    `${SALT}-attest`,
+    "--no-out-link",
+  ]).trim();
+  const r = provenix(["vulns", "--json", "--attest", top], env);
+  assert.equal(r.code, 1, r.stderr);
+  const [scan] = (JSON.parse(r.stdout) as { scans: { attestation?: { id: number } }[] }).scans;
+  assert.ok(scan?.attestation?.id);
+  const dir = tempDir();
+  assert.equal(provenix(["export", "--all", "-o", dir, top], env).code, 0);
+  const [file = ""] = readdirSync(dir);
+  const bundle = JSON.parse(readFileSync(join(dir, file), "utf8")) as {
+    dsseEnvelope: { payload: string };
+  };
+  const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString()) as {
+    subject: { name: string }[];
+    predicateType: string;
+    predicate: { scanner: { result: { id: string; annotations: Record<string, unknown>[] }[] } };
+  };
+  assert.equal(statement.predicateType, "https://in-toto.io/attestation/vulns/v0.2");
+  assert.deepEqual(
+    statement.subject.map((s) => s.name),
+    [top],
+  );
+  assert.ok(
+    statement.predicate.scanner.result.some(
+      (x) => x.id === "GHSA-rxwq-x6h5-x525" && x.annotations.some((a) => a.status === "fixed"),
+    ),
+  );
+  const pem = join(dir, "key.pem");
+  assert.equal(provenix(["key", "export", "--out", pem], env).code, 0);
+  const nar = join(dir, "top.nar");
+  writeFileSync(nar, execFileSync("nix-store", ["--dump", top], { maxBuffer: 1 << 30 }));
+  const c = cosignVerifyBlob(
+    join(dir, file),
+    pem,
+    "https://in-toto.io/attestation/vulns/v0.2",
+    nar,
+  );
+  assert.equal(c.code, 0, c.stderr);
+});
+
+test("require.vulnerabilities in a policy: verify --policy fails the paths an untriaged advisory affects, with its id; VEX triage and the database age count", () => {
+  const env = cliHome();
+  assert.equal(provenix(["keygen"], env).code, 0);
+  assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
+  const top = run("nix-build", [
+    join(FIXTURES, "vulns.nix"),
+    "-A",
+    "top",
+    "--argstr",
+    "salt",
+    `${SALT}-policy`,
+    "--no-out-link",
+  ]).trim();
+  const closure = run("nix-store", ["--query", "--requisites", top]).trim().split("\n");
+  const attested = provenix(["attest", ...closure.filter((p) => !p.endsWith(".patch"))], env);
+  assert.equal(attested.code, 0, attested.stderr);
+  const pub = readFileSync(
+    join(env.XDG_CONFIG_HOME ?? "", "provenix", "signing.pub"),
+    "utf8",
+  ).trim();
+  const dir = tempDir();
+  const policy = (name: string, vulns: string) => {
+    const f = join(dir, name);
+    writeFileSync(
+      f,
+      `apiVersion: provenix.dev/policy/v1\nbuilders:\n  - keys: ["${pub}"]\nrequire:\n  vulnerabilities:\n${vulns}`,
+    );
+    return f;
+  };
+  interface Result {
+    ok: boolean;
+    reason?: string;
+    paths: { path: string; ok: boolean; reason?: string }[];
+  }
+  const verify = (file: string, code: number) => {
+    const r = provenix(["verify", "--json", "--policy", file, "--closure", "runtime", top], env);
+    assert.equal(r.code, code, r.stdout + r.stderr);
+    return JSON.parse(r.stdout) as Result;
+  };
+  const strict = verify(policy("strict.yaml", "    maxSeverity: HIGH\n"), 1);
+  const failing = strict.paths.filter((p) => !p.ok);
+  assert.equal(failing.length, 2, JSON.stringify(failing));
+  for (const p of failing) {
+    assert.match(p.path, /-xz-5\.6\.[12]$/);
+    assert.match(
+      p.reason ?? "",
+      /GHSA-rxwq-x6h5-x525 \(CRITICAL\) affects xz-5\.6\.[12], untriaged/,
+    );
+  }
+
+  const vex = join(dir, "xz.openvex.json");
+  writeFileSync(
+    vex,
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://example.org/vex/xz",
+      author: "Security team",
+      timestamp: "2026-11-30T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2024-3094" },
+          products: [{ "@id": "xz" }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    }),
+  );
+  const triaged = verify(
+    policy("triaged.yaml", "    maxSeverity: HIGH\n    vex: [xz.openvex.json]\n"),
+    0,
+  );
+  assert.ok(triaged.ok);
+
+  // An affected triage above the limit still fails, and a stale database fails everything.
+  const db = join(env.XDG_DATA_HOME ?? "", "provenix", "vulns.db");
+  const raw = new Database(db);
+  raw.prepare("UPDATE meta SET value = '2020-01-01T00:00:00.000Z' WHERE key = 'updated'").run();
+  raw.close();
+  const stale = verify(
+    policy("stale.yaml", "    maxSeverity: CRITICAL\n    maxDatabaseAgeDays: 7\n"),
+    1,
+  );
+  assert.match(
+    stale.reason ?? "",
+    /last updated 2020-01-01T00:00:00\.000Z, more than 7 day\(s\) ago/,
+  );
 });
