@@ -12,6 +12,9 @@ import {
   parseOpenVex,
   toOpenVex,
   VulnError,
+  toCycloneDxVulns,
+  toSarif,
+  type Decision,
   type Finding,
   type TriagedFinding,
   type VexStatement,
@@ -58,6 +61,10 @@ Options:
                       pkg:nix/name, a store path or a package name; statements
                       that match nothing are reported
   --openvex FILE      write the result as an OpenVEX document
+  --sarif FILE        write the result as SARIF 2.1.0 (findings triaged away are
+                      suppressed results, with the reason)
+  --cyclonedx FILE    write a CycloneDX 1.6 BOM of the affected packages with
+                      their vulnerabilities and analysis
   --attest            sign the scan as an in-toto statement about the outputs
                       (predicate https://in-toto.io/attestation/vulns/v0.2) and
                       keep it in the attestation store ('provenix export' gives it)
@@ -78,6 +85,8 @@ every command.`,
     from: { type: "string" },
     vex: { type: "string", multiple: true },
     openvex: { type: "string" },
+    sarif: { type: "string" },
+    cyclonedx: { type: "string" },
     attest: { type: "boolean" },
     key: { type: "string" },
     ...SIGNING_OPTIONS,
@@ -134,6 +143,7 @@ every command.`,
       });
       const all = [];
       const triagedAll: TriagedFinding[] = [];
+      const decisionsAll: Decision[] = [];
       const used = new Set<VexStatement>();
       let failing = false;
       const signer =
@@ -149,6 +159,7 @@ every command.`,
         for (const st of statements) if (!triaged.unmatched.includes(st)) used.add(st);
         const r = { ...scanned, findings: triaged.findings };
         triagedAll.push(...triaged.findings);
+        decisionsAll.push(...scanned.decisions);
         let attestation: { id: number; inserted: boolean } | undefined;
         if (signer) {
           if (roots.outputs.length === 0) {
@@ -209,6 +220,18 @@ every command.`,
         if (doc) writeFileSync(inv.values.openvex, JSON.stringify(doc, null, 2) + "\n");
         else inv.io.err(`no findings: no OpenVEX document written to ${inv.values.openvex}\n`);
       }
+      const write = (file: unknown, doc: unknown) => {
+        if (typeof file === "string") writeFileSync(file, JSON.stringify(doc, null, 2) + "\n");
+      };
+      write(inv.values.sarif, toSarif(triagedAll, decisionsAll, { version: VERSION }));
+      write(
+        inv.values.cyclonedx,
+        toCycloneDxVulns(triagedAll, {
+          version: VERSION,
+          serialNumber: `urn:uuid:${randomUUID()}`,
+          timestamp: new Date(),
+        }),
+      );
       if (inv.json) printJson(inv, { scans: all, unmatchedVex: unmatched });
       else
         for (const st of unmatched)

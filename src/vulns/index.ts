@@ -3,3 +3,4 @@ export * from "./match.js";
 export * from "./version.js";
 export * from "./vex.js";
 export * from "./statement.js";
+export * from "./report.js";

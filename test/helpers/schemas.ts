@@ -5,6 +5,7 @@ import { join } from "node:path";
 import * as CDX from "@cyclonedx/cyclonedx-library";
 import { Ajv2019 } from "ajv/dist/2019.js";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import ajvDraft04 from "ajv-draft-04";
 import addFormats from "ajv-formats";
 import { ROOT } from "./nix.js";
 
@@ -52,4 +53,21 @@ export function openVexErrors(doc: unknown): unknown {
     openvex = ajv.compile(schema);
   }
   return openvex(doc) ? null : openvex.errors;
+}
+
+let sarif: (((doc: unknown) => boolean) & { errors?: unknown }) | undefined;
+
+/** SARIF 2.1.0's own JSON schema, draft-04 (oasis-tcs/sarif-spec, test/fixtures/schemas/README.md). */
+export function sarifErrors(doc: unknown): unknown {
+  if (!sarif) {
+    const schema = JSON.parse(
+      readFileSync(join(ROOT, "test", "fixtures", "schemas", "sarif-schema-2.1.0.json"), "utf8"),
+    ) as object;
+    // A CommonJS module whose class is its default export.
+    const Draft04 = ajvDraft04.default;
+    const ajv = new Draft04({ strict: false, allErrors: true });
+    (addFormats as unknown as (a: InstanceType<typeof Draft04>) => void)(ajv);
+    sarif = ajv.compile(schema);
+  }
+  return sarif(doc) ? null : sarif.errors;
 }

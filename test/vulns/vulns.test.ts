@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
 import { cosignVerifyBlob } from "../helpers/cosign.js";
 import { FIXTURES, run, tempDir, useTestNix } from "../helpers/nix.js";
-import { openVexErrors } from "../helpers/schemas.js";
+import { cycloneDxErrors, openVexErrors, sarifErrors } from "../helpers/schemas.js";
 
 useTestNix();
 const SALT = `vulns-${process.pid}-${Date.now()}`;
@@ -68,7 +68,7 @@ test("vulns update imports OSV and CVE JSON 5 records once; a malformed record a
   assert.equal(count.advisories, 2, "the failed import added nothing");
 });
 
-test("vulns matches by Nix name and version with each record's ordering, honours CVE patches, skips development snapshots, and says why", () => {
+test("vulns matches by Nix name and version with each record's ordering, honours CVE patches, skips development snapshots, and says why", async () => {
   const env = cliHome();
   assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
   const top = run("nix-build", [
@@ -150,7 +150,24 @@ test("vulns matches by Nix name and version with each record's ordering, honours
     }),
   );
   const out = join(dir, "result.openvex.json");
-  const triaged = provenix(["vulns", "--json", "--vex", vex, "--openvex", out, top], env);
+  const sarifFile = join(dir, "result.sarif");
+  const cdxFile = join(dir, "result.cdx.json");
+  const triaged = provenix(
+    [
+      "vulns",
+      "--json",
+      "--vex",
+      vex,
+      "--openvex",
+      out,
+      "--sarif",
+      sarifFile,
+      "--cyclonedx",
+      cdxFile,
+      top,
+    ],
+    env,
+  );
   assert.equal(triaged.code, 1, "xz 5.6.1 is still affected and untriaged");
   const t = JSON.parse(triaged.stdout) as {
     scans: Scan[];
@@ -172,6 +189,42 @@ test("vulns matches by Nix name and version with each record's ordering, honours
     ["pkg:nix/xz@5.6.1", "fixed"],
     ["pkg:nix/xz@5.6.2", "not_affected"],
   ]);
+  // SARIF and CycloneDX, each valid against its own schema.
+  const sarifDoc = JSON.parse(readFileSync(sarifFile, "utf8")) as {
+    runs: { results: { ruleId: string; level: string; suppressions?: unknown[] }[] }[];
+  };
+  assert.equal(sarifErrors(sarifDoc), null, JSON.stringify(sarifErrors(sarifDoc)));
+  assert.deepEqual(
+    sarifDoc.runs[0]?.results.map((x) => [x.ruleId, x.level, x.suppressions !== undefined]).sort(),
+    [
+      ["GHSA-rxwq-x6h5-x525", "error", false],
+      ["GHSA-rxwq-x6h5-x525", "error", true],
+      ["GHSA-rxwq-x6h5-x525", "error", true],
+    ],
+  );
+  const cdx = readFileSync(cdxFile, "utf8");
+  assert.equal(await cycloneDxErrors(cdx, "1.6"), null);
+  const bom = JSON.parse(cdx) as {
+    vulnerabilities: {
+      id: string;
+      affects: { ref: string }[];
+      analysis?: { state: string; justification?: string };
+    }[];
+  };
+  assert.deepEqual(
+    bom.vulnerabilities
+      .map((x) => [
+        x.affects.map((a) => a.ref).join(" "),
+        x.analysis?.state ?? "none",
+        x.analysis?.justification ?? "",
+      ])
+      .sort(),
+    [
+      ["pkg:nix/xz@5.6.1", "none", ""],
+      ["pkg:nix/xz@5.6.1", "resolved", ""],
+      ["pkg:nix/xz@5.6.2", "not_affected", "code_not_present"],
+    ],
+  );
   // Once everything is triaged, nothing fails.
   const all = join(dir, "all.openvex.json");
   writeFileSync(
