@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS names (
   id        TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
   PRIMARY KEY (name, id)
 );
+CREATE INDEX IF NOT EXISTS names_id ON names(id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
