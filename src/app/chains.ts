@@ -11,6 +11,8 @@ import {
 import { NixError, type NixStore, type RegisteredPath } from "../nix/index.js";
 import type { ClosureKind } from "../sbom/index.js";
 import type { BundleSigner } from "../sign/index.js";
+import { vulnsStatement } from "../vulns/index.js";
+import type { ScanResult } from "./vulns.js";
 import type { AttestationStore, Journal, JournalRow } from "../store/index.js";
 import { provenanceFor, signStatement, type SignedStatement } from "./attest.js";
 import { makeSbom, sbomStatement, type SbomFormat } from "./sbom.js";
@@ -67,8 +69,17 @@ export interface ChainsDeps {
   readonly roots?: RootKeeper;
   readonly spool?: SpoolFeed;
   readonly pushers?: readonly Pusher[];
+  /** With `daemon --vulns`: scans an output's runtime closure for known vulnerabilities. */
+  readonly vulns?: VulnScanner;
   readonly emit: (e: ChainsEvent) => void;
   readonly now?: () => number;
+}
+
+/** A scan of outputs' runtime closure against the local vulnerability database. */
+export interface VulnScanner {
+  scan(outputs: readonly string[], drv: string): Promise<ScanResult>;
+  readonly dbUri: string;
+  dbUpdated(): Date | undefined;
 }
 
 export interface ChainsOptions {
@@ -402,6 +413,22 @@ export class Chains {
           drv,
         ),
       );
+    }
+    const scanner = this.deps.vulns;
+    if (scanner) {
+      const started = new Date();
+      const result = await scanner.scan(
+        subjects.map((x) => x.name),
+        drv,
+      );
+      const statement = vulnsStatement(subjects, result, {
+        version: this.o.provenixVersion,
+        dbUri: scanner.dbUri,
+        dbUpdated: scanner.dbUpdated() ?? new Date(0),
+        started,
+        finished: new Date(),
+      });
+      signed.push(await signStatement({ ...ctx, signer: this.deps.signer }, statement, drv));
     }
     return signed;
   }

@@ -26,6 +26,10 @@ import type { SbomFormat } from "../app/sbom.js";
 import { CachePublisher } from "../app/cache-publisher.js";
 import { ImagePusher } from "../app/image-pusher.js";
 import { cacheFrom } from "./cache-command.js";
+import { closurePackages, scan } from "../app/vulns.js";
+import { VulnDb } from "../system/vuln-db.js";
+import { pathToFileURL } from "node:url";
+import { dataDir } from "./config.js";
 import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 import { parseReference } from "../oci/index.js";
 import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
@@ -123,6 +127,10 @@ Options:
   --retry-failed      put failed outputs back in the queue first
   --sbom FORMAT       also sign an SBOM (cyclonedx or spdx) with each provenance
   --sbom-closure KIND runtime (default), build or both
+  --vulns             also sign a scan of each derivation's outputs' runtime
+                      closure for known vulnerabilities (in-toto vulns v0.2;
+                      'provenix vulns', docs/vulns.md), from the local database
+  --vulns-db FILE     that database (default $XDG_DATA_HOME/provenix/vulns.db)
   --gc-roots DIR      GC roots of outputs not yet attested
                       (default ${defaultGcRootDir()})
   --no-gc-roots       do not keep outputs from garbage collection
@@ -167,6 +175,8 @@ ${SIGNING_HELP}
     "retry-failed": { type: "boolean" },
     sbom: { type: "string", multiple: true },
     "sbom-closure": { type: "string" },
+    vulns: { type: "boolean" },
+    "vulns-db": { type: "string" },
     "gc-roots": { type: "string" },
     "no-gc-roots": { type: "boolean" },
     spool: { type: "string" },
@@ -248,6 +258,14 @@ ${SIGNING_HELP}
           spool = new SpoolDir(spoolDir(ctx, inv));
           spool.ensure();
         }
+        const vulnDb =
+          inv.values.vulns === true
+            ? VulnDb.open(
+                typeof inv.values["vulns-db"] === "string"
+                  ? inv.values["vulns-db"]
+                  : join(dataDir(), "vulns.db"),
+              )
+            : undefined;
         const pushRetry = {
           ...DEFAULT_RETRY,
           maxAttempts: intOption(inv, "push-max-attempts", DEFAULT_RETRY.maxAttempts, 1),
@@ -292,6 +310,23 @@ ${SIGNING_HELP}
             ...(roots ? { roots } : {}),
             ...(spool ? { spool } : {}),
             pushers,
+            ...(vulnDb
+              ? {
+                  vulns: {
+                    scan: async (outputs: readonly string[], drv: string) =>
+                      scan(
+                        vulnDb,
+                        await closurePackages(
+                          nix,
+                          { outputs: [...outputs], derivations: [drv] },
+                          "runtime",
+                        ),
+                      ),
+                    dbUri: pathToFileURL(vulnDb.path).href,
+                    dbUpdated: () => vulnDb.updatedAt(),
+                  },
+                }
+              : {}),
             emit,
           },
           {
@@ -306,7 +341,15 @@ ${SIGNING_HELP}
           const n = store.journal.retryFailed(withoutBuildLevel(ctx.config.builderId));
           emit({ event: "retry-failed", level: "info", requeued: n });
         }
-        await runDaemon(chains, { mode, pollMs, reconcileMs, from, once, emit }, controller.signal);
+        try {
+          await runDaemon(
+            chains,
+            { mode, pollMs, reconcileMs, from, once, emit },
+            controller.signal,
+          );
+        } finally {
+          vulnDb?.close();
+        }
         return EXIT.OK;
       } finally {
         store.close();

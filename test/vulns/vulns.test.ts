@@ -8,6 +8,7 @@ import test from "node:test";
 import Database from "better-sqlite3";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
 import { cosignVerifyBlob } from "../helpers/cosign.js";
+import { Daemon } from "../helpers/daemon.js";
 import { FIXTURES, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { cycloneDxErrors, openVexErrors, sarifErrors } from "../helpers/schemas.js";
 
@@ -406,4 +407,53 @@ test("require.vulnerabilities in a policy: verify --policy fails the paths an un
     stale.reason ?? "",
     /last updated 2020-01-01T00:00:00\.000Z, more than 7 day\(s\) ago/,
   );
+});
+
+test("daemon --vulns signs a scan of each build's outputs beside its provenance", async (t) => {
+  const env = cliHome();
+  assert.equal(provenix(["keygen"], env).code, 0);
+  assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
+  const d = Daemon.start(t, ["--no-gc-roots", "--poll", "100", "--vulns"], env);
+  await d.waitFor((e) => e.event === "started", "start");
+  const top = run("nix-build", [
+    join(FIXTURES, "vulns.nix"),
+    "-A",
+    "top",
+    "--argstr",
+    "salt",
+    `${SALT}-daemon`,
+    "--no-out-link",
+  ]).trim();
+  await d.waitFor((e) => e.event === "attested" && e.path === top, "the top attested");
+  const xz = run("nix-store", ["--query", "--requisites", top])
+    .trim()
+    .split("\n")
+    .filter((p) => p.endsWith("-xz-5.6.1"));
+  assert.equal(xz.length, 2);
+  const statuses: string[] = [];
+  for (const path of xz) {
+    await d.waitFor((e) => e.event === "attested" && e.path === path, `${path} attested`);
+    const dir = tempDir();
+    assert.equal(provenix(["export", "--all", "-o", dir, path], env).code, 0);
+    const types = readdirSync(dir).map((f) => {
+      const b = JSON.parse(readFileSync(join(dir, f), "utf8")) as {
+        dsseEnvelope: { payload: string };
+      };
+      return JSON.parse(Buffer.from(b.dsseEnvelope.payload, "base64").toString()) as {
+        predicateType: string;
+        predicate: {
+          scanner?: { result: { id: string; annotations: Record<string, unknown>[] }[] };
+        };
+      };
+    });
+    assert.deepEqual(types.map((s) => s.predicateType).sort(), [
+      "https://in-toto.io/attestation/vulns/v0.2",
+      "https://slsa.dev/provenance/v1",
+    ]);
+    const scan = types.find((s) => s.predicateType.includes("vulns"));
+    const hit = scan?.predicate.scanner?.result.find((r) => r.id === "GHSA-rxwq-x6h5-x525");
+    statuses.push(String(hit?.annotations.find((a) => a.status !== undefined)?.status));
+  }
+  assert.deepEqual(statuses.sort(), ["affected", "fixed"]);
+  await d.stop();
 });
