@@ -47,8 +47,8 @@ dates), a range that cannot be evaluated (git commits). Nothing is dropped
 silently.
 
 'vulns update --from FILE|DIR' imports OSV records and CVE JSON 5 records
-(single files, or every .json under a directory, as the CVE List and OSV's
-archives unpack) into the database, in one transaction; a record whose bytes are
+(single files, every .json under a directory as the CVE List lays them out,
+and the zip archives OSV publishes per ecosystem) into the database, in one transaction; a record whose bytes are
 unchanged writes nothing.
 
 Options:
@@ -101,7 +101,7 @@ every command.`,
       }
       const db = VulnDb.open(dbPath);
       try {
-        const r = db.importFrom(from);
+        const r = await db.importFrom(from);
         if (inv.json) printJson(inv, { db: db.path, ...r, advisories: db.count() });
         else
           inv.io.out(

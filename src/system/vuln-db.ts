@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
+import yauzl from "yauzl";
 import { parseCve, parseOsv, VulnError, type Advisory } from "../vulns/index.js";
 
 const SCHEMA = `
@@ -31,7 +32,45 @@ export interface ImportResult {
   readonly unchanged: number;
 }
 
-/** The JSON record files under a file or directory, sorted. */
+/** The `.json` entries of a zip archive (OSV publishes one per ecosystem: all.zip). */
+async function zipEntries(file: string): Promise<{ file: string; bytes: Buffer }[]> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.openPromise(file, { lazyEntries: true });
+  } catch (e) {
+    throw new VulnError("MALFORMED_RECORD", `${file}: not a zip archive: ${(e as Error).message}`);
+  }
+  const out: { file: string; bytes: Buffer }[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const fail = (e: Error) => reject(new VulnError("MALFORMED_RECORD", `${file}: ${e.message}`));
+    zip.on("error", fail);
+    zip.on("end", () => resolve());
+    zip.on("entry", (entry: yauzl.Entry) => {
+      if (!entry.fileName.endsWith(".json")) {
+        zip.readEntry();
+        return;
+      }
+      zip.openReadStream(entry, (err, stream) => {
+        if (err) {
+          fail(err);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("error", fail);
+        stream.on("end", () => {
+          out.push({ file: `${file}:${entry.fileName}`, bytes: Buffer.concat(chunks) });
+          zip.readEntry();
+        });
+      });
+    });
+    zip.readEntry();
+  });
+  zip.close();
+  return out.sort((a, b) => a.file.localeCompare(b.file));
+}
+
+/** The record files under a file or directory (.json, and .zip archives of them), sorted. */
 function recordFiles(from: string): string[] {
   let st;
   try {
@@ -50,7 +89,7 @@ function recordFiles(from: string): string[] {
     )) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith(".json")) out.push(p);
+      else if (e.name.endsWith(".json") || e.name.endsWith(".zip")) out.push(p);
     }
   };
   walk(from);
@@ -103,15 +142,16 @@ export class VulnDb {
    * anywhere leaves the database as it was. A record whose bytes are unchanged
    * writes nothing.
    */
-  importFrom(from: string, now = new Date()): ImportResult {
-    const files = recordFiles(from);
-    const parsed = files.map((file) => {
-      const bytes = readFileSync(file);
-      return {
-        advisory: parseRecord(bytes, file),
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-      };
-    });
+  async importFrom(from: string, now = new Date()): Promise<ImportResult> {
+    const files: { file: string; bytes: Buffer }[] = [];
+    for (const file of recordFiles(from)) {
+      if (file.endsWith(".zip")) files.push(...(await zipEntries(file)));
+      else files.push({ file, bytes: readFileSync(file) });
+    }
+    const parsed = files.map(({ file, bytes }) => ({
+      advisory: parseRecord(bytes, file),
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    }));
     const get = this.db.prepare("SELECT sha256 FROM advisories WHERE id = ?");
     const put = this.db.prepare(
       "INSERT INTO advisories (id, source, modified, sha256, advisory) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET source = excluded.source, modified = excluded.modified, sha256 = excluded.sha256, advisory = excluded.advisory",

@@ -67,6 +67,28 @@ test("vulns update imports OSV and CVE JSON 5 records once; a malformed record a
     advisories: number;
   };
   assert.equal(count.advisories, 2, "the failed import added nothing");
+
+  // An archive as OSV publishes them (all.zip of an ecosystem), written by Python's zipfile.
+  const zip = join(tempDir(), "all.zip");
+  execFileSync("python3", [
+    "-c",
+    "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n  [z.write(f, f.split('/')[-1]) for f in sys.argv[2:]]",
+    zip,
+    join(RECORDS, "GHSA-rxwq-x6h5-x525.json"),
+    join(RECORDS, "CVE-2023-38545.json"),
+    join(RECORDS, "README.md"),
+  ]);
+  const fresh = cliHome();
+  const z = provenix(["vulns", "update", "--json", "--from", zip], fresh);
+  assert.equal(z.code, 0, z.stderr);
+  const zr = JSON.parse(z.stdout) as { files: number; added: number };
+  assert.deepEqual([zr.files, zr.added], [2, 2]);
+  const notZip = join(tempDir(), "broken.zip");
+  writeFileSync(notZip, "PK not really");
+  const nz = provenix(["vulns", "update", "--from", notZip], fresh);
+  assert.equal(nz.code, 3, nz.stderr);
+  assert.ok(isOneLineError(nz), nz.stderr);
+  assert.match(nz.stderr, /broken\.zip: not a zip archive/);
 });
 
 test("vulns matches by Nix name and version with each record's ordering, honours CVE patches, skips development snapshots, and says why", async () => {
