@@ -31,10 +31,11 @@ export const EXIT_CODE_HELP = `Exit codes:
   2   usage error: unknown command or option, missing argument, bad config
       or policy file (including a nix.conf that already has another
       post-build-hook)
-  3   bad input: path outside the store, not built, malformed .drv, bundle or
-      trusted root
-  4   key problem: unreadable, malformed or insecure (group/other-readable) key;
-      no usable identity token for keyless signing
+  3   bad input: path outside the store, not built, malformed .drv, bundle,
+      trusted root, advisory record or VEX document
+  4   key problem: unreadable, malformed or insecure (group/other-readable) key,
+      a PKCS#11 key that cannot be used; no usable identity token for keyless
+      signing
   5   attestation store problem: corrupt, foreign, locked, unwritable, disk full,
       or another daemon already running on it
   6   Nix problem: Nix not installed, or a nix command failed

@@ -16,6 +16,18 @@ useTestNix();
 const SALT = `vulns-${process.pid}-${Date.now()}`;
 const RECORDS = join(FIXTURES, "vulns");
 
+/** An OpenVEX 0.2.0 document by the test's security team. */
+function openVex(id: string, statements: unknown[]): string {
+  return JSON.stringify({
+    "@context": "https://openvex.dev/ns/v0.2.0",
+    "@id": id,
+    author: "Security team",
+    timestamp: "2026-11-30T00:00:00Z",
+    version: 1,
+    statements,
+  });
+}
+
 interface Scan {
   packages: number;
   findings: {
@@ -150,27 +162,20 @@ test("vulns matches by Nix name and version with each record's ordering, honours
   const vex = join(dir, "triage.openvex.json");
   writeFileSync(
     vex,
-    JSON.stringify({
-      "@context": "https://openvex.dev/ns/v0.2.0",
-      "@id": "https://example.org/vex/1",
-      author: "Security team",
-      timestamp: "2026-11-30T00:00:00Z",
-      version: 1,
-      statements: [
-        {
-          vulnerability: { name: "CVE-2024-3094" },
-          products: [{ "@id": "pkg:nix/xz@5.6.2" }],
-          status: "not_affected",
-          justification: "vulnerable_code_not_present",
-        },
-        {
-          vulnerability: { name: "CVE-2099-0001" },
-          products: [{ "@id": "pkg:nix/curl" }],
-          status: "affected",
-          action_statement: "none",
-        },
-      ],
-    }),
+    openVex("https://example.org/vex/1", [
+      {
+        vulnerability: { name: "CVE-2024-3094" },
+        products: [{ "@id": "pkg:nix/xz@5.6.2" }],
+        status: "not_affected",
+        justification: "vulnerable_code_not_present",
+      },
+      {
+        vulnerability: { name: "CVE-2099-0001" },
+        products: [{ "@id": "pkg:nix/curl" }],
+        status: "affected",
+        action_statement: "none",
+      },
+    ]),
   );
   const out = join(dir, "result.openvex.json");
   const sarifFile = join(dir, "result.sarif");
@@ -252,20 +257,13 @@ test("vulns matches by Nix name and version with each record's ordering, honours
   const all = join(dir, "all.openvex.json");
   writeFileSync(
     all,
-    JSON.stringify({
-      "@context": "https://openvex.dev/ns/v0.2.0",
-      "@id": "https://example.org/vex/2",
-      author: "Security team",
-      timestamp: "2026-11-30T00:00:00Z",
-      version: 1,
-      statements: [
-        {
-          vulnerability: { name: "GHSA-rxwq-x6h5-x525" },
-          products: [{ "@id": "xz" }],
-          status: "under_investigation",
-        },
-      ],
-    }),
+    openVex("https://example.org/vex/2", [
+      {
+        vulnerability: { name: "GHSA-rxwq-x6h5-x525" },
+        products: [{ "@id": "xz" }],
+        status: "under_investigation",
+      },
+    ]),
   );
   assert.equal(provenix(["vulns", "--vex", all, top], env).code, 0);
   const malformed = join(dir, "bad.openvex.json");
@@ -394,21 +392,14 @@ test("require.vulnerabilities in a policy: verify --policy fails the paths an un
   const vex = join(dir, "xz.openvex.json");
   writeFileSync(
     vex,
-    JSON.stringify({
-      "@context": "https://openvex.dev/ns/v0.2.0",
-      "@id": "https://example.org/vex/xz",
-      author: "Security team",
-      timestamp: "2026-11-30T00:00:00Z",
-      version: 1,
-      statements: [
-        {
-          vulnerability: { name: "CVE-2024-3094" },
-          products: [{ "@id": "xz" }],
-          status: "not_affected",
-          justification: "vulnerable_code_not_in_execute_path",
-        },
-      ],
-    }),
+    openVex("https://example.org/vex/xz", [
+      {
+        vulnerability: { name: "CVE-2024-3094" },
+        products: [{ "@id": "xz" }],
+        status: "not_affected",
+        justification: "vulnerable_code_not_in_execute_path",
+      },
+    ]),
   );
   const triaged = verify(
     policy("triaged.yaml", "    maxSeverity: HIGH\n    vex: [xz.openvex.json]\n"),
