@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { findBundles, pushAndAttest, type PushEvent } from "../app/push.js";
 import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
 import { formatReference, OciError, parseReference, type ImageReference } from "../oci/index.js";
@@ -107,12 +108,16 @@ export function registryClient(ref: ImageReference, inv: Invocation, attempts = 
 async function fromStreamScript(script: string): Promise<{ file: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), "provenix-stream-"));
   const file = join(dir, "image.tar");
-  const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn(script, [], { stdio: ["ignore", "pipe", "inherit"] });
-    child.stdout.pipe(createWriteStream(file));
-    child.on("error", reject);
-    child.on("close", (c) => resolve(c ?? 1));
-  });
+  const child = spawn(script, [], { stdio: ["ignore", "pipe", "inherit"] });
+  // The file is complete only once the write stream has finished, which can be
+  // after the script has exited and closed its stdout.
+  const [code] = await Promise.all([
+    new Promise<number>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (c) => resolve(c ?? 1));
+    }),
+    pipeline(child.stdout, createWriteStream(file)),
+  ]);
   if (code !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new OciError("NOT_AN_IMAGE", `the stream script ${script} exited with ${code}`);
