@@ -11,7 +11,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { nginxCache } from "../test/helpers/http-cache.js";
-import { benchHome, BIN, GRAPH, median as medianOf, seconds, shell } from "./common.js";
+import {
+  benchHome,
+  BIN,
+  buildAndAttestGraph,
+  median as medianOf,
+  seconds,
+  shell,
+} from "./common.js";
 
 const { values } = parseArgs({
   options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "3" } },
@@ -25,18 +32,7 @@ const sh = shell(env);
 const median = (f: () => void) => medianOf(runs, f);
 
 try {
-  const seed = String(Math.floor(Math.random() * 1e9));
-  const top = sh("nix-build", [
-    GRAPH,
-    ...["--arg", "n", String(n), "--arg", "seed", seed, "--no-out-link", "-j", "4"],
-  ]).trim();
-  const topDrv = sh("nix-store", ["-q", "--deriver", top]).trim();
-  const drvs = sh("nix-store", ["-qR", topDrv])
-    .split("\n")
-    .filter((p) => p.endsWith(".drv"));
-  sh(process.execPath, [BIN, "keygen"]);
-  sh(process.execPath, [BIN, "attest", "--json", ...drvs]);
-  const pub = readFileSync(join(work, "config", "provenix", "signing.pub"), "utf8").trim();
+  const { top, pub } = buildAndAttestGraph(sh, work, n);
   const sk = join(work, "cache.sk");
   sh("nix-store", ["--generate-binary-cache-key", "bench-cache-1", sk, join(work, "cache.pk")]);
   const cacheKey = readFileSync(join(work, "cache.pk"), "utf8").trim();

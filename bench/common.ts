@@ -2,7 +2,7 @@
 // Nix uses no substituters (no build waits on an unreachable cache) and provenix
 // has its own config and store.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,4 +58,28 @@ export function seconds(f: () => void): number {
 export function median(runs: number, f: () => void): number {
   const xs = Array.from({ length: runs }, () => seconds(f)).sort((a, b) => a - b);
   return xs[Math.floor(xs.length / 2)] ?? NaN;
+}
+
+/**
+ * Build a fresh n-derivation graph (a new seed: every build is new), keygen, and
+ * attest every derivation of its build closure; the top output and the public key.
+ */
+export function buildAndAttestGraph(
+  sh: (cmd: string, args: string[]) => string,
+  work: string,
+  n: number,
+): { top: string; pub: string } {
+  const seed = String(Math.floor(Math.random() * 1e9));
+  const top = sh("nix-build", [
+    GRAPH,
+    ...["--arg", "n", String(n), "--arg", "seed", seed, "--no-out-link", "-j", "4"],
+  ]).trim();
+  const topDrv = sh("nix-store", ["-q", "--deriver", top]).trim();
+  const drvs = sh("nix-store", ["-qR", topDrv])
+    .split("\n")
+    .filter((p) => p.endsWith(".drv"));
+  sh(process.execPath, [BIN, "keygen"]);
+  sh(process.execPath, [BIN, "attest", "--json", ...drvs]);
+  const pub = readFileSync(join(work, "config", "provenix", "signing.pub"), "utf8").trim();
+  return { top, pub };
 }

@@ -2,10 +2,10 @@
 // n-derivation graph (signatures and policy, with and without re-hashing NARs),
 // beside `nix store verify -r` of the same closure (Nix re-hashing the contents).
 //   node dist/bench/verify-closure.js [--n 2000] [--runs 3]
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { benchHome, GRAPH, BIN, median, shell } from "./common.js";
+import { benchHome, BIN, buildAndAttestGraph, median, shell } from "./common.js";
 
 const { values } = parseArgs({
   options: { n: { type: "string", default: "2000" }, runs: { type: "string", default: "3" } },
@@ -17,26 +17,7 @@ const { work, env } = benchHome("verify");
 
 const sh = shell(env);
 
-const seed = String(Math.floor(Math.random() * 1e9));
-const top = sh("nix-build", [
-  GRAPH,
-  "--arg",
-  "n",
-  String(n),
-  "--arg",
-  "seed",
-  seed,
-  "--no-out-link",
-  "-j",
-  "4",
-]).trim();
-const topDrv = sh("nix-store", ["-q", "--deriver", top]).trim();
-const drvs = sh("nix-store", ["-qR", topDrv])
-  .split("\n")
-  .filter((p) => p.endsWith(".drv"));
-sh(process.execPath, [BIN, "keygen"]);
-sh(process.execPath, [BIN, "attest", "--json", ...drvs]);
-const pub = readFileSync(join(work, "config", "provenix", "signing.pub"), "utf8").trim();
+const { top, pub } = buildAndAttestGraph(sh, work, n);
 const policy = join(work, "policy.yaml");
 writeFileSync(policy, `apiVersion: provenix.dev/policy/v1\nbuilders:\n  - keys: ["${pub}"]\n`);
 const closureSize = sh("nix-store", ["-qR", top]).split("\n").filter(Boolean).length;
