@@ -11,7 +11,12 @@ import {
   timestampedKeySigner,
 } from "../system/sigstore-signing.js";
 import { publicGoodTrustedRoot, trustedRootFile } from "../system/trust-root.js";
-import { FULCIO_EXTENSIONS, type IdentityRule, type KeylessTrust } from "../verify/index.js";
+import {
+  FULCIO_EXTENSIONS,
+  identityRuleProblem,
+  type IdentityRule,
+  type KeylessTrust,
+} from "../verify/index.js";
 import { strings } from "./args.js";
 import type { Invocation } from "./commands.js";
 import { cacheDir } from "./config.js";
@@ -154,14 +159,6 @@ export async function keylessTrust(inv: Invocation): Promise<KeylessTrust | unde
   const subjectRegExp = str("certificate-identity-regexp");
   const issuer = str("certificate-oidc-issuer");
   const issuerRegExp = str("certificate-oidc-issuer-regexp");
-  for (const re of [subjectRegExp, issuerRegExp]) {
-    if (re === undefined) continue;
-    try {
-      new RegExp(re);
-    } catch {
-      throw new CliError("USAGE", `'${re}' is not a regular expression`);
-    }
-  }
   const named = [subject, subjectRegExp, issuer, issuerRegExp].some((x) => x !== undefined);
   if (named || Object.keys(extensions).length > 0) {
     if ((subject === undefined) === (subjectRegExp === undefined)) {
@@ -177,8 +174,6 @@ export async function keylessTrust(inv: Invocation): Promise<KeylessTrust | unde
       );
     }
   }
-  if (!named && str("trusted-root") === undefined) return undefined;
-  const material = await trustMaterial(inv);
   const rule: IdentityRule = {
     ...(subject !== undefined ? { subject } : {}),
     ...(subjectRegExp !== undefined ? { subjectRegExp } : {}),
@@ -186,5 +181,10 @@ export async function keylessTrust(inv: Invocation): Promise<KeylessTrust | unde
     ...(issuerRegExp !== undefined ? { issuerRegExp } : {}),
     ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
   };
+  const problem = identityRuleProblem(rule);
+  if (problem) throw new CliError("USAGE", problem);
+  if (!named && str("trusted-root") === undefined) return undefined;
+  const material = await trustMaterial(inv);
+
   return { material, identities: named ? [rule] : [] };
 }

@@ -9,7 +9,7 @@ import { NIX_DERIVATION_BUILD_TYPE } from "../attest/index.js";
 import { PolicyError, type Policy } from "../policy/index.js";
 import { parsePublicKey, SignError, type PublicKey } from "../sign/index.js";
 import type { TrustMaterial } from "@sigstore/verify";
-import { FULCIO_EXTENSIONS, type IdentityRule } from "../verify/index.js";
+import { identityRuleProblem, type IdentityRule } from "../verify/index.js";
 import { parseOpenVex, VulnError } from "../vulns/index.js";
 import { loadPublicKeys } from "./key-files.js";
 import { trustedRootFile } from "./trust-root.js";
@@ -136,25 +136,8 @@ export async function loadPolicy(
   const d = doc;
   for (const [i, b] of (d.builders ?? []).entries()) {
     for (const r of b.identities ?? []) {
-      for (const re of [r.subjectRegExp, r.issuerRegExp]) {
-        if (re === undefined) continue;
-        try {
-          new RegExp(re);
-        } catch {
-          throw new PolicyError(
-            "INVALID_POLICY",
-            `${file}: builders.${i}: '${re}' is not a regular expression`,
-          );
-        }
-      }
-      for (const name of Object.keys(r.extensions ?? {})) {
-        if (!(name in FULCIO_EXTENSIONS) || name === "issuer") {
-          throw new PolicyError(
-            "INVALID_POLICY",
-            `${file}: builders.${i}: unknown Fulcio extension '${name}'`,
-          );
-        }
-      }
+      const problem = identityRuleProblem(r);
+      if (problem) throw new PolicyError("INVALID_POLICY", `${file}: builders.${i}: ${problem}`);
     }
   }
   const keyless = d.builders.some((b) => (b.identities ?? []).length > 0);

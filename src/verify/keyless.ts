@@ -127,6 +127,22 @@ export function parseTrustedRoot(bytes: Uint8Array, what: string): TrustMaterial
 
 const full = (re: string) => new RegExp(`^(?:${re})$`);
 
+/** What makes a rule unusable (a regexp that does not compile, an unknown extension), if anything. */
+export function identityRuleProblem(rule: IdentityRule): string | undefined {
+  for (const re of [rule.subjectRegExp, rule.issuerRegExp]) {
+    if (re === undefined) continue;
+    try {
+      new RegExp(re);
+    } catch {
+      return `'${re}' is not a regular expression`;
+    }
+  }
+  const unknown = Object.keys(rule.extensions ?? {}).find(
+    (name) => !(name in FULCIO_EXTENSIONS) || name === "issuer",
+  );
+  return unknown === undefined ? undefined : `unknown Fulcio extension '${unknown}'`;
+}
+
 /** Why an identity does not satisfy a rule, or undefined when it does. */
 export function identityMismatch(id: CertificateIdentity, rule: IdentityRule): string | undefined {
   if (rule.subject !== undefined && id.subject !== rule.subject)
