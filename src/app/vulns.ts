@@ -14,8 +14,9 @@ export async function closurePackages(
   roots: SbomRoots,
   closure: ClosureKind,
 ): Promise<Package[]> {
-  const graph = await gatherSbomGraph(nix, roots, closure);
+  // One cache for the graph and the patches: each .drv is read once.
   const derivations = new DerivationCache(nix);
+  const graph = await gatherSbomGraph(nix, roots, closure, () => undefined, derivations);
   const byKey = new Map<
     string,
     { name: string; version: string; drvPath?: string; paths: string[]; urls: string[] }

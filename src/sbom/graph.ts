@@ -233,8 +233,8 @@ export async function gatherSbomGraph(
   roots: SbomRoots,
   closure: ClosureKind,
   meta: (node: SbomNode) => PackageMeta | undefined = () => undefined,
+  cache: DerivationCache = new DerivationCache(store),
 ): Promise<SbomGraph> {
-  const cache = new DerivationCache(store);
   const byId = new Map<string, SbomNode>();
   if (closure !== "build")
     for (const n of await runtimeNodes(store, roots.outputs, cache)) byId.set(n.id, n);
