@@ -2,7 +2,7 @@
 // protocol): keyless (an ephemeral key, a Fulcio certificate for the OIDC identity,
 // a Rekor entry) and RFC 3161 timestamps for bundles signed with a key.
 import { readFile } from "node:fs/promises";
-import { bundleFromJSON, type Bundle } from "@sigstore/bundle";
+import type { Bundle } from "@sigstore/bundle";
 import { X509Certificate } from "@sigstore/core";
 import { SigningConfig, type Service } from "@sigstore/protobuf-specs";
 import {
@@ -209,11 +209,7 @@ export function timestampedKeySigner(signer: Signer, o: ServiceOptions): BundleS
           ...(g.rfc3161Timestamps ?? []),
         );
       }
-      // The bundle as a reader will see it: through bundleFromJSON.
-      return {
-        bundle: serializeBundle(bundleFromJSON(JSON.parse(serializeBundle(bundle).toString()))),
-        keyid,
-      };
+      return { bundle: serializeBundle(bundle), keyid };
     },
   };
 }
