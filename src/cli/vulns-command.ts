@@ -1,17 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { signAndStore } from "../app/attest.js";
 import { closurePackages, scan } from "../app/vulns.js";
 import type { ClosureKind } from "../sbom/index.js";
-import { VulnDb } from "../system/vuln-db.js";
+import { readOpenVex, VulnDb } from "../system/vuln-db.js";
 import {
   applyVex,
   atOrAbove,
-  parseOpenVex,
   toOpenVex,
-  VulnError,
   toCycloneDxVulns,
   toSarif,
   type Decision,
@@ -129,18 +127,7 @@ every command.`,
           `the vulnerability database ${db.path} is empty: run 'provenix vulns update --from ...'`,
         );
       }
-      const statements = strings(inv.values.vex).flatMap((file) => {
-        let json: unknown;
-        try {
-          json = JSON.parse(readFileSync(file, "utf8"));
-        } catch (e) {
-          throw new VulnError(
-            "MALFORMED_VEX",
-            `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-          );
-        }
-        return parseOpenVex(json, file);
-      });
+      const statements = strings(inv.values.vex).flatMap(readOpenVex);
       const all = [];
       const triagedAll: TriagedFinding[] = [];
       const decisionsAll: Decision[] = [];

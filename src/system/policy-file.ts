@@ -10,9 +10,10 @@ import { PolicyError, type Policy } from "../policy/index.js";
 import { parsePublicKey, SignError, type PublicKey } from "../sign/index.js";
 import type { TrustMaterial } from "@sigstore/verify";
 import { identityRuleProblem, type IdentityRule } from "../verify/index.js";
-import { parseOpenVex, VulnError } from "../vulns/index.js";
+import { VulnError } from "../vulns/index.js";
 import { loadPublicKeys } from "./key-files.js";
 import { trustedRootFile } from "./trust-root.js";
+import { readOpenVex } from "./vuln-db.js";
 
 // The policy file: YAML or JSON, checked against the JSON Schema that documents it.
 
@@ -189,14 +190,11 @@ export async function loadPolicy(
               vex: (d.require.vulnerabilities.vex ?? []).flatMap((f) => {
                 const path = isAbsolute(f) ? f : join(base, f);
                 try {
-                  return parseOpenVex(JSON.parse(readFileSync(path, "utf8")), path);
+                  return readOpenVex(path);
                 } catch (e) {
                   if (e instanceof VulnError)
                     throw new PolicyError("INVALID_POLICY", `${file}: ${e.message}`);
-                  throw new PolicyError(
-                    "INVALID_POLICY",
-                    `${file}: cannot read VEX ${path}: ${(e as Error).message}`,
-                  );
+                  throw e;
                 }
               }),
             },

@@ -6,7 +6,14 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import yauzl from "yauzl";
-import { parseCve, parseOsv, VulnError, type Advisory } from "../vulns/index.js";
+import {
+  parseCve,
+  parseOpenVex,
+  parseOsv,
+  VulnError,
+  type Advisory,
+  type VexStatement,
+} from "../vulns/index.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS advisories (
@@ -94,6 +101,20 @@ function recordFiles(from: string): string[] {
   };
   walk(from);
   return out;
+}
+
+/** The statements of an OpenVEX file; a file that cannot be read or parsed is a MALFORMED_VEX error naming it. */
+export function readOpenVex(file: string): VexStatement[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new VulnError(
+      "MALFORMED_VEX",
+      `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  return parseOpenVex(json, file);
 }
 
 /** An OSV or CVE JSON 5 record, told apart by its shape. */
