@@ -39,6 +39,11 @@ export function dataDir(): string {
   return join(xdg("XDG_DATA_HOME", ".local/share"), "provenix");
 }
 
+/** The vulnerability database: the given file, else $XDG_DATA_HOME/provenix/vulns.db. */
+export function vulnDbPath(given: unknown): string {
+  return typeof given === "string" ? given : join(dataDir(), "vulns.db");
+}
+
 /** Caches that can be rebuilt (the TUF copy of the Sigstore trusted root). */
 export function cacheDir(): string {
   return join(xdg("XDG_CACHE_HOME", ".cache"), "provenix");

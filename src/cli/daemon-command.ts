@@ -29,7 +29,7 @@ import { cacheFrom } from "./cache-command.js";
 import { closurePackages, scan } from "../app/vulns.js";
 import { VulnDb } from "../system/vuln-db.js";
 import { pathToFileURL } from "node:url";
-import { dataDir } from "./config.js";
+import { vulnDbPath } from "./config.js";
 import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 import { parseReference } from "../oci/index.js";
 import { REGISTRY_HELP, REGISTRY_OPTIONS, registryClient } from "./oci-command.js";
@@ -259,13 +259,7 @@ ${SIGNING_HELP}
           spool.ensure();
         }
         const vulnDb =
-          inv.values.vulns === true
-            ? VulnDb.open(
-                typeof inv.values["vulns-db"] === "string"
-                  ? inv.values["vulns-db"]
-                  : join(dataDir(), "vulns.db"),
-              )
-            : undefined;
+          inv.values.vulns === true ? VulnDb.open(vulnDbPath(inv.values["vulns-db"])) : undefined;
         const pushRetry = {
           ...DEFAULT_RETRY,
           maxAttempts: intOption(inv, "push-max-attempts", DEFAULT_RETRY.maxAttempts, 1),

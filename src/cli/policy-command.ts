@@ -16,8 +16,7 @@ import {
 import { closurePackages, scan } from "../app/vulns.js";
 import { VulnDb } from "../system/vuln-db.js";
 import { applyVex } from "../vulns/index.js";
-import { dataDir } from "./config.js";
-import { join } from "node:path";
+import { vulnDbPath } from "./config.js";
 import { loadPolicy, type LoadedPolicy } from "../system/policy-file.js";
 import { classifyTarget } from "../system/targets.js";
 import { hashNar } from "../system/nar-dump.js";
@@ -72,9 +71,7 @@ export async function verifyPolicy(
   let result = await verifyWithPolicy(vctx, loaded.policy, roots, scope);
   const vulns = loaded.policy.require.vulnerabilities;
   if (vulns && !result.reason) {
-    const db = VulnDb.open(
-      typeof inv.values.db === "string" ? inv.values.db : join(dataDir(), "vulns.db"),
-    );
+    const db = VulnDb.open(vulnDbPath(inv.values.db));
     try {
       const infos = await ctx.nix.pathInfos(roots);
       const derivations = roots.flatMap((r) => infos.get(r)?.deriver ?? []);

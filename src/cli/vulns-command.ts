@@ -22,7 +22,7 @@ import {
 import { VERSION } from "../version.js";
 import { needTargets, printJson, strings } from "./args.js";
 import type { Command } from "./commands.js";
-import { dataDir } from "./config.js";
+import { vulnDbPath } from "./config.js";
 import { CliError, EXIT } from "./errors.js";
 import { sbomRoots } from "./sbom-command.js";
 import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
@@ -91,7 +91,7 @@ every command.`,
   },
   keyIsSigningKey: true,
   async run(ctx, inv) {
-    const dbPath = typeof inv.values.db === "string" ? inv.values.db : join(dataDir(), "vulns.db");
+    const dbPath = vulnDbPath(inv.values.db);
     if (inv.positionals[0] === "update") {
       const from = inv.values.from;
       if (typeof from !== "string" || inv.positionals.length > 1) {
