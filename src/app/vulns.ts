@@ -1,25 +1,72 @@
 // provenix vulns: the packages of a closure, as Nix knows them, matched against the
 // local vulnerability database.
 import { DerivationCache } from "../attest/index.js";
-import type { NixStore } from "../nix/index.js";
-import { gatherSbomGraph, type ClosureKind, type SbomRoots } from "../sbom/index.js";
+import type { Derivation, NixStore } from "../nix/index.js";
+import {
+  fixedOutput,
+  gatherSbomGraph,
+  type ClosureKind,
+  type PackageMeta,
+  type SbomNode,
+  type SbomRoots,
+} from "../sbom/index.js";
 import type { VulnDb } from "../system/vuln-db.js";
-import { matchPackage, type Decision, type Finding, type Package } from "../vulns/index.js";
+import {
+  matchPackage,
+  packageKeys,
+  sourceFileName,
+  type Decision,
+  type Finding,
+  type Package,
+} from "../vulns/index.js";
 
 const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1).replace(/^[0-9a-z]{32}-/, "");
 
-/** One package per derivation of the closure (or per path whose deriver is unknown). */
+/**
+ * One package per derivation of the closure (or per path whose deriver is unknown),
+ * with its patches, the URLs of the fixed-output sources it is built from, and its
+ * metadata where `meta` knows it. A fixed-output derivation that a package of the
+ * closure is built from is that package's source, not a package of its own.
+ */
 export async function closurePackages(
   nix: NixStore,
   roots: SbomRoots,
   closure: ClosureKind,
+  meta: (n: SbomNode) => PackageMeta | undefined = () => undefined,
 ): Promise<Package[]> {
-  // One cache for the graph and the patches: each .drv is read once.
+  // One cache for the graph, the patches and the sources: each .drv is read once.
   const derivations = new DerivationCache(nix);
-  const graph = await gatherSbomGraph(nix, roots, closure, () => undefined, derivations);
+  const graph = await gatherSbomGraph(nix, roots, closure, meta, derivations);
+  const read = async (drvPath: string): Promise<Derivation | undefined> => {
+    try {
+      return await derivations.get(drvPath);
+    } catch {
+      return undefined; // garbage-collected or unreadable: nothing known of it (the package is still scanned)
+    }
+  };
+  // The URLs each input derivation fetches: a fixed-output derivation with URLs is a source.
+  const fods = new Map<string, string[]>();
+  const sourceUrls = async (drvPath: string): Promise<string[]> => {
+    let urls = fods.get(drvPath);
+    if (urls === undefined) {
+      const d = await read(drvPath);
+      urls = (d && fixedOutput(d)?.urls) || [];
+      fods.set(drvPath, urls);
+    }
+    return urls;
+  };
+  const usedAsSource = new Set<string>();
   const byKey = new Map<
     string,
-    { name: string; version: string; drvPath?: string; paths: string[]; urls: string[] }
+    {
+      name: string;
+      version: string;
+      drvPath?: string;
+      paths: string[];
+      meta?: PackageMeta;
+      /** The URLs it fetches, when it is a fixed-output derivation. */
+      fetches?: string[];
+    }
   >();
   for (const n of graph.nodes) {
     if (n.kind === "source") continue;
@@ -29,39 +76,56 @@ export async function closurePackages(
       version: n.version,
       ...(n.drvPath ? { drvPath: n.drvPath } : {}),
       paths: [],
-      urls: [],
+      ...(n.meta ? { meta: n.meta } : {}),
+      ...(n.fixedOutput ? { fetches: n.fixedOutput.urls } : {}),
     };
     if (n.kind === "path") entry.paths.push(n.id);
-    entry.urls.push(...(n.fixedOutput?.urls ?? []));
     byKey.set(key, entry);
   }
   const packages: Package[] = [];
+  const fetched = new Set<Package>();
   for (const e of byKey.values()) {
     let patches: string[] = [];
-    if (e.drvPath) {
-      try {
-        const d = await derivations.get(e.drvPath);
-        const value = d.env.find(([k]) => k === "patches")?.[1] ?? "";
-        patches = value
-          .split(/\s+/)
-          .filter((x) => x !== "")
-          .map(baseName);
-      } catch {
-        // a garbage-collected .drv: no patches known (the package is still scanned)
+    const urls: string[] = [...(e.fetches ?? [])];
+    const d = e.drvPath ? await read(e.drvPath) : undefined;
+    if (d) {
+      const value = d.env.find(([k]) => k === "patches")?.[1] ?? "";
+      patches = value
+        .split(/\s+/)
+        .filter((x) => x !== "")
+        .map(baseName);
+      for (const [input] of d.inputDrvs) {
+        const src = await sourceUrls(input);
+        if (src.length === 0) continue;
+        urls.push(...src);
+        usedAsSource.add(input);
       }
     }
-    packages.push({
+    const pkg: Package = {
       name: e.name,
       version: e.version,
       ...(e.drvPath ? { drvPath: e.drvPath } : {}),
       paths: e.paths.sort(),
       patches,
-      sourceUrls: [...new Set(e.urls)],
-    });
+      sourceUrls: [...new Set(urls)],
+      ...(e.meta?.cpes ? { cpes: e.meta.cpes } : {}),
+      ...(e.meta?.purls ? { purls: e.meta.purls } : {}),
+      ...(e.meta?.knownVulnerabilities
+        ? { knownVulnerabilities: e.meta.knownVulnerabilities }
+        : {}),
+    };
+    packages.push(pkg);
+    if (e.fetches?.length) fetched.add(pkg);
   }
-  return packages.sort(
-    (a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version),
-  );
+  // A fixed-output derivation scanned on its own (a root, or one nothing here is built
+  // from) is known by the name in its file name, without the archive suffix.
+  return packages
+    .filter((p) => p.drvPath === undefined || !usedAsSource.has(p.drvPath))
+    .map((p) => {
+      const file = fetched.has(p) ? sourceFileName(p.sourceUrls[0] ?? "") : undefined;
+      return file ? { ...p, ...file } : p;
+    })
+    .sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
 }
 
 export interface ScanResult {
@@ -75,7 +139,7 @@ export function scan(db: VulnDb, packages: readonly Package[]): ScanResult {
   const decisions: Decision[] = [];
   for (const p of packages) {
     if (p.name === "" || p.version === "") continue;
-    const r = matchPackage(p, db.forName(p.name));
+    const r = matchPackage(p, db.forKeys(packageKeys(p)));
     findings.push(...r.findings);
     decisions.push(...r.decisions);
   }

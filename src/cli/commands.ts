@@ -302,6 +302,8 @@ With a policy (docs/policy.md; JSON Schema in docs/schemas/policy-v1.schema.json
   --policy-uri URI    the VSA's policy.uri (default the policy file's file:// URI)
   --db FILE           the vulnerability database for require.vulnerabilities
                       (default $XDG_DATA_HOME/provenix/vulns.db; 'provenix vulns')
+  --meta FILE         package metadata for require.vulnerabilities (CPEs, purls,
+                      knownVulnerabilities), as 'nix-env -qa --meta --json' writes it
   --keyless, --timestamp-url, ...  sign the VSA the Sigstore way (see attest --help)
 
 Checking a VSA (the spec's procedure: signature, subject, predicateType,
@@ -330,6 +332,7 @@ ${REGISTRY_HELP}`,
     "resource-uri": { type: "string" },
     "policy-uri": { type: "string" },
     db: { type: "string" },
+    meta: { type: "string" },
     vsa: { type: "string" },
     "vsa-level": { type: "string" },
     ...REGISTRY_OPTIONS,

@@ -16,6 +16,7 @@ import {
 import { closurePackages, scan } from "../app/vulns.js";
 import { VulnDb } from "../system/vuln-db.js";
 import { applyVex } from "../vulns/index.js";
+import { metaFor } from "./sbom-command.js";
 import { vulnDbPath } from "./config.js";
 import { loadPolicy, type LoadedPolicy } from "../system/policy-file.js";
 import { classifyTarget } from "../system/targets.js";
@@ -77,9 +78,16 @@ export async function verifyPolicy(
       const derivations = roots.flatMap((r) => infos.get(r)?.deriver ?? []);
       // The artifact alone is its own packages: its runtime closure is what "none" scans.
       const kind = scope === "build" ? "build" : "runtime";
-      const packages = await closurePackages(ctx.nix, { outputs: roots, derivations }, kind);
+      const packages = await closurePackages(
+        ctx.nix,
+        { outputs: roots, derivations },
+        kind,
+        await metaFor({ outputs: roots, derivations }, inv.values.meta),
+      );
       const scanned = scan(db, packages);
-      const triaged = applyVex(scanned.findings, vulns.vex);
+      const triaged = applyVex(scanned.findings, vulns.vex, {
+        ...(vulns.vexMaxAgeDays !== undefined ? { maxAgeDays: vulns.vexMaxAgeDays } : {}),
+      });
       const updatedAt = db.updatedAt();
       result = applyVulnerabilities(result, triaged.findings, vulns, {
         ...(updatedAt ? { updatedAt } : {}),

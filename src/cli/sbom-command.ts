@@ -143,20 +143,33 @@ export async function sbomFor(
   if (choices.closure !== "runtime" && roots.derivations.length === 0) {
     throw new NixError("NOT_VALID", `${arg} has no derivation available for a build-closure SBOM`);
   }
-  const fromFile = typeof values.meta === "string" ? readMetaFile(values.meta) : undefined;
-  const rootMeta = roots.installable
-    ? await installableMeta(roots.installable, attribute)
-    : undefined;
-  const rootIds = new Set([...roots.outputs, ...roots.derivations]);
   const timestamp = parseTimestamp(values.timestamp);
   const document = await makeSbom(ctx.nix, roots, {
     ...choices,
     toolVersion: VERSION,
     ...(timestamp ? { timestamp } : {}),
-    meta: (n) =>
-      fromFile?.(n) ?? (rootIds.has(n.id) || rootIds.has(n.drvPath ?? "") ? rootMeta : undefined),
+    meta: await metaFor(roots, values.meta, attribute),
   });
   return { roots, document };
+}
+
+/**
+ * Package metadata for the nodes of a closure: from a `--meta` file (as
+ * 'nix-env -qa --meta --json' writes it), and for an installable's roots its own
+ * meta, from 'nix eval'.
+ */
+export async function metaFor(
+  roots: SbomRoots & { installable?: string },
+  metaFile: unknown,
+  attribute?: string,
+): Promise<(n: SbomNode) => PackageMeta | undefined> {
+  const fromFile = typeof metaFile === "string" ? readMetaFile(metaFile) : undefined;
+  const rootMeta = roots.installable
+    ? await installableMeta(roots.installable, attribute)
+    : undefined;
+  const rootIds = new Set([...roots.outputs, ...roots.derivations]);
+  return (n) =>
+    fromFile?.(n) ?? (rootIds.has(n.id) || rootIds.has(n.drvPath ?? "") ? rootMeta : undefined);
 }
 
 export const sbomCommand: Command = {

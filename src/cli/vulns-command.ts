@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { signAndStore } from "../app/attest.js";
 import { closurePackages, scan } from "../app/vulns.js";
 import type { ClosureKind } from "../sbom/index.js";
-import { readOpenVex, VulnDb } from "../system/vuln-db.js";
+import { readVex, VulnDb } from "../system/vuln-db.js";
 import {
   applyVex,
   atOrAbove,
@@ -24,7 +24,7 @@ import { needTargets, printJson, strings } from "./args.js";
 import type { Command } from "./commands.js";
 import { vulnDbPath } from "./config.js";
 import { CliError, EXIT } from "./errors.js";
-import { sbomRoots } from "./sbom-command.js";
+import { metaFor, sbomRoots } from "./sbom-command.js";
 import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 
 const SEVERITIES = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
@@ -54,10 +54,18 @@ Options:
   --fail-on SEVERITY  exit 1 when an affected, untriaged finding is at or above
                       LOW, MEDIUM, HIGH or CRITICAL (default: any severity;
                       findings without a severity count at every level)
-  --vex FILE          OpenVEX statements that triage findings (repeatable): by
-                      vulnerability id or alias, and product pkg:nix/name@version,
-                      pkg:nix/name, a store path or a package name; statements
-                      that match nothing are reported
+  --meta FILE         package metadata, as 'nix-env -qa --meta --json' writes it
+                      (an installable's own meta is read with 'nix eval'): CPEs
+                      and purls of meta.identifiers match advisories by CPE
+                      vendor and product and by purl, and a CPE vendor that
+                      contradicts an advisory's keeps a same-named package from
+                      matching; meta.knownVulnerabilities are findings
+  --vex FILE          OpenVEX or CycloneDX VEX statements that triage findings
+                      (repeatable): by vulnerability id or alias, and product
+                      pkg:nix/name@version, pkg:nix/name, a store path or a
+                      package name; statements that match nothing are reported
+  --vex-max-age DAYS  statements made or last updated longer ago (or with no
+                      time) are expired: not applied, and reported
   --openvex FILE      write the result as an OpenVEX document
   --sarif FILE        write the result as SARIF 2.1.0 (findings triaged away are
                       suppressed results, with the reason)
@@ -82,6 +90,8 @@ every command.`,
     db: { type: "string" },
     from: { type: "string" },
     vex: { type: "string", multiple: true },
+    "vex-max-age": { type: "string" },
+    meta: { type: "string" },
     openvex: { type: "string" },
     sarif: { type: "string" },
     cyclonedx: { type: "string" },
@@ -127,7 +137,13 @@ every command.`,
           `the vulnerability database ${db.path} is empty: run 'provenix vulns update --from ...'`,
         );
       }
-      const statements = strings(inv.values.vex).flatMap(readOpenVex);
+      const statements = strings(inv.values.vex).flatMap(readVex);
+      const maxAge = inv.values["vex-max-age"];
+      const vexOptions =
+        typeof maxAge === "string"
+          ? { maxAgeDays: positiveDays(maxAge, "--vex-max-age"), now: new Date() }
+          : {};
+      const expired = new Set<VexStatement>();
       const all = [];
       const triagedAll: TriagedFinding[] = [];
       const decisionsAll: Decision[] = [];
@@ -140,10 +156,17 @@ every command.`,
       for (const arg of needTargets(inv, "target to scan")) {
         const started = new Date();
         const roots = await sbomRoots(ctx, arg, { build: false });
-        const packages = await closurePackages(ctx.nix, roots, closure);
+        const packages = await closurePackages(
+          ctx.nix,
+          roots,
+          closure,
+          await metaFor(roots, inv.values.meta),
+        );
         const scanned = scan(db, packages);
-        const triaged = applyVex(scanned.findings, statements);
-        for (const st of statements) if (!triaged.unmatched.includes(st)) used.add(st);
+        const triaged = applyVex(scanned.findings, statements, vexOptions);
+        for (const st of triaged.expired) expired.add(st);
+        for (const st of statements)
+          if (!triaged.unmatched.includes(st) && !triaged.expired.includes(st)) used.add(st);
         const r = { ...scanned, findings: triaged.findings };
         triagedAll.push(...triaged.findings);
         decisionsAll.push(...scanned.decisions);
@@ -196,7 +219,7 @@ every command.`,
             inv.io.out(`  note ${d.advisory} ${d.package}: ${d.reason}\n`);
         }
       }
-      const unmatched = statements.filter((st) => !used.has(st));
+      const unmatched = statements.filter((st) => !used.has(st) && !expired.has(st));
       if (typeof inv.values.openvex === "string") {
         const doc = toOpenVex(triagedAll, {
           id: `urn:uuid:${randomUUID()}`,
@@ -219,12 +242,18 @@ every command.`,
           timestamp: new Date(),
         }),
       );
-      if (inv.json) printJson(inv, { scans: all, unmatchedVex: unmatched });
-      else
+      if (inv.json)
+        printJson(inv, { scans: all, unmatchedVex: unmatched, expiredVex: [...expired] });
+      else {
         for (const st of unmatched)
           inv.io.out(
             `unmatched VEX statement ${st.source}: ${st.vulnerability} for ${st.products.join(", ")}\n`,
           );
+        for (const st of expired)
+          inv.io.out(
+            `expired VEX statement ${st.source}: ${st.vulnerability} (${st.timestamp ?? "no time given"}), not applied\n`,
+          );
+      }
       return failing ? EXIT.VERIFY_FAILED : EXIT.OK;
     } finally {
       db.close();
@@ -240,4 +269,11 @@ function renderFinding(f: Finding): string {
     `            ${f.rule}: ${f.evidence}${f.fixedVersions.length > 0 ? `; fixed in ${f.fixedVersions.join(", ")}` : ""}\n` +
     (f.reason ? `            ${f.reason}\n` : "")
   );
+}
+
+function positiveDays(v: string, option: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CliError("USAGE", `${option} takes a number of days`);
+  return n;
 }

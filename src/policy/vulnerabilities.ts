@@ -11,6 +11,8 @@ export interface VulnerabilityRequirement {
   /** Whether an untriaged affected finding fails whatever its severity. */
   readonly untriagedFails: boolean;
   readonly maxDatabaseAgeDays?: number;
+  /** VEX statements older than this are expired and not applied. */
+  readonly vexMaxAgeDays?: number;
 }
 
 /** Why a finding fails the requirement, or undefined when it does not. */

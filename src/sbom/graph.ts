@@ -31,6 +31,12 @@ export interface PackageMeta {
   homepage?: string;
   /** SPDX license ids or names. */
   licenses?: string[];
+  /** CPE 2.3 names (meta.identifiers.cpe, then possibleCPEs[].cpe). */
+  cpes?: string[];
+  /** Package URLs (meta.identifiers.purl, purls). */
+  purls?: string[];
+  /** meta.knownVulnerabilities. */
+  knownVulnerabilities?: string[];
 }
 
 export interface SbomNode {
@@ -79,7 +85,8 @@ export function nameAndVersion(
   return parseDrvName(storeName.replace(/\.drv$/, ""));
 }
 
-function fixedOutput(drv: Derivation): FixedOutputSource | undefined {
+/** The fixed-output source a derivation fetches (its declared hash and URLs), if it is one. */
+export function fixedOutput(drv: Derivation): FixedOutputSource | undefined {
   const out = drv.outputs[0]?.[1];
   if (!isFixedOutput(drv) || out?.kind !== "caFixed") return undefined;
   return { method: out.method, hashAlgo: out.hashAlgo, hash: out.hash, urls: fetchUrls(drv) };

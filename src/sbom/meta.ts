@@ -7,7 +7,12 @@ interface RawMeta {
   description?: unknown;
   homepage?: unknown;
   license?: unknown;
+  identifiers?: unknown;
+  knownVulnerabilities?: unknown;
 }
+
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === "string" && x !== "") : [];
 
 function licenseName(l: unknown): string | undefined {
   if (typeof l === "string") return l;
@@ -31,6 +36,25 @@ export function packageMeta(raw: unknown): PackageMeta | undefined {
     .map(licenseName)
     .filter((l): l is string => l !== undefined);
   if (licenses.length > 0) out.licenses = licenses;
+  // nixpkgs' meta.identifiers (check-meta.nix): cpe when every CPE part is known,
+  // possibleCPEs when the version had to be guessed; purl/purls where given.
+  const ids = (m.identifiers ?? {}) as {
+    cpe?: unknown;
+    possibleCPEs?: unknown;
+    purl?: unknown;
+    purls?: unknown;
+  };
+  const cpes = [
+    ...(typeof ids.cpe === "string" ? [ids.cpe] : []),
+    ...(Array.isArray(ids.possibleCPEs) ? ids.possibleCPEs : []).flatMap((c: unknown) =>
+      typeof (c as { cpe?: unknown } | null)?.cpe === "string" ? [(c as { cpe: string }).cpe] : [],
+    ),
+  ];
+  if (cpes.length > 0) out.cpes = [...new Set(cpes)];
+  const purls = [...(typeof ids.purl === "string" ? [ids.purl] : []), ...strings(ids.purls)];
+  if (purls.length > 0) out.purls = [...new Set(purls)];
+  const known = strings(m.knownVulnerabilities);
+  if (known.length > 0) out.knownVulnerabilities = known;
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

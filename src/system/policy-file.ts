@@ -13,7 +13,7 @@ import { identityRuleProblem, type IdentityRule } from "../verify/index.js";
 import { VulnError } from "../vulns/index.js";
 import { loadPublicKeys } from "./key-files.js";
 import { trustedRootFile } from "./trust-root.js";
-import { readOpenVex } from "./vuln-db.js";
+import { readVex } from "./vuln-db.js";
 
 // The policy file: YAML or JSON, checked against the JSON Schema that documents it.
 
@@ -51,6 +51,7 @@ interface PolicyFile {
       maxSeverity?: string;
       untriaged?: "fail" | "allow";
       maxDatabaseAgeDays?: number;
+      vexMaxAgeDays?: number;
       vex?: string[];
     };
   };
@@ -187,10 +188,13 @@ export async function loadPolicy(
               ...(d.require.vulnerabilities.maxDatabaseAgeDays !== undefined
                 ? { maxDatabaseAgeDays: d.require.vulnerabilities.maxDatabaseAgeDays }
                 : {}),
+              ...(d.require.vulnerabilities.vexMaxAgeDays !== undefined
+                ? { vexMaxAgeDays: d.require.vulnerabilities.vexMaxAgeDays }
+                : {}),
               vex: (d.require.vulnerabilities.vex ?? []).flatMap((f) => {
                 const path = isAbsolute(f) ? f : join(base, f);
                 try {
-                  return readOpenVex(path);
+                  return readVex(path);
                 } catch (e) {
                   if (e instanceof VulnError)
                     throw new PolicyError("INVALID_POLICY", `${file}: ${e.message}`);

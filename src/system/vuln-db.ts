@@ -2,12 +2,15 @@
 // records, normalised, in a SQLite file, indexed by the names a package may have.
 // An import is one transaction: all its records or none.
 import { createHash } from "node:crypto";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import yauzl from "yauzl";
 import {
+  affectedKeys,
   parseCve,
+  parseCycloneDxVex,
   parseOpenVex,
   parseOsv,
   VulnError,
@@ -21,16 +24,23 @@ CREATE TABLE IF NOT EXISTS advisories (
   source    TEXT NOT NULL CHECK (source IN ('osv', 'cve')),
   modified  TEXT NOT NULL,
   sha256    TEXT NOT NULL,          -- of the record's bytes as imported
-  advisory  TEXT NOT NULL           -- the normalised Advisory, JSON
+  advisory  TEXT NOT NULL,          -- the normalised Advisory, JSON
+  record    BLOB                    -- the record's bytes, deflated: normalised again when FORMAT changes
 );
 CREATE TABLE IF NOT EXISTS names (
-  name      TEXT NOT NULL,
+  name      TEXT NOT NULL,          -- a lookup key (affectedKeys): a name, cpe:..., purl:..., repo:...
   id        TEXT NOT NULL REFERENCES advisories(id) ON DELETE CASCADE,
   PRIMARY KEY (name, id)
 );
 CREATE INDEX IF NOT EXISTS names_id ON names(id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
+
+/**
+ * The version of the normalised form (Advisory, and the keys of `names`). When it
+ * changes, the stored records are normalised again on open.
+ */
+const FORMAT = "2";
 
 export interface ImportResult {
   readonly files: number;
@@ -103,8 +113,11 @@ function recordFiles(from: string): string[] {
   return out;
 }
 
-/** The statements of an OpenVEX file; a file that cannot be read or parsed is a MALFORMED_VEX error naming it. */
-export function readOpenVex(file: string): VexStatement[] {
+/**
+ * The statements of a VEX file, OpenVEX or CycloneDX (told apart by their shape); a
+ * file that cannot be read or parsed is a MALFORMED_VEX error naming it.
+ */
+export function readVex(file: string): VexStatement[] {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, "utf8"));
@@ -114,7 +127,9 @@ export function readOpenVex(file: string): VexStatement[] {
       `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
-  return parseOpenVex(json, file);
+  return (json as { bomFormat?: unknown } | null)?.bomFormat === "CycloneDX"
+    ? parseCycloneDxVex(json, file)
+    : parseOpenVex(json, file);
 }
 
 /** An OSV or CVE JSON 5 record, told apart by its shape. */
@@ -145,7 +160,9 @@ export class VulnDb {
       db.pragma("journal_mode = WAL");
       db.pragma("foreign_keys = ON");
       db.exec(SCHEMA);
-      return new VulnDb(db, path);
+      const v = new VulnDb(db, path);
+      v.migrate();
+      return v;
     } catch (e) {
       throw new VulnError(
         "DATABASE",
@@ -156,6 +173,45 @@ export class VulnDb {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Bring a database of an earlier FORMAT up to date: records kept with their
+   * bytes are normalised again; a row from before the bytes were kept keeps its
+   * entry and is rewritten by the next import of its record.
+   */
+  private migrate(): void {
+    const columns = this.db.pragma("table_info(advisories)") as { name: string }[];
+    if (!columns.some((c) => c.name === "record"))
+      this.db.exec("ALTER TABLE advisories ADD COLUMN record BLOB");
+    const format = this.db.prepare("SELECT value FROM meta WHERE key = 'format'").get() as
+      { value: string } | undefined;
+    if (format?.value === FORMAT) return;
+    const rows = this.db.prepare("SELECT id, record FROM advisories").all() as {
+      id: string;
+      record: Buffer | null;
+    }[];
+    this.db.transaction(() => {
+      for (const r of rows) {
+        if (r.record === null) {
+          this.db.prepare("UPDATE advisories SET sha256 = '' WHERE id = ?").run(r.id);
+          continue;
+        }
+        const a = parseRecord(inflateRawSync(r.record), `stored record ${r.id}`);
+        this.db
+          .prepare("UPDATE advisories SET advisory = ? WHERE id = ?")
+          .run(JSON.stringify(a), r.id);
+        this.index(a);
+      }
+      this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)").run(FORMAT);
+    })();
+  }
+
+  /** Index an advisory under every key of its affected entries. */
+  private index(a: Advisory): void {
+    this.db.prepare("DELETE FROM names WHERE id = ?").run(a.id);
+    const add = this.db.prepare("INSERT OR IGNORE INTO names (name, id) VALUES (?, ?)");
+    for (const k of new Set(a.affected.flatMap(affectedKeys))) add.run(k, a.id);
   }
 
   /**
@@ -171,19 +227,18 @@ export class VulnDb {
     }
     const parsed = files.map(({ file, bytes }) => ({
       advisory: parseRecord(bytes, file),
+      bytes,
       sha256: createHash("sha256").update(bytes).digest("hex"),
     }));
     const get = this.db.prepare("SELECT sha256 FROM advisories WHERE id = ?");
     const put = this.db.prepare(
-      "INSERT INTO advisories (id, source, modified, sha256, advisory) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET source = excluded.source, modified = excluded.modified, sha256 = excluded.sha256, advisory = excluded.advisory",
+      "INSERT INTO advisories (id, source, modified, sha256, advisory, record) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET source = excluded.source, modified = excluded.modified, sha256 = excluded.sha256, advisory = excluded.advisory, record = excluded.record",
     );
-    const dropNames = this.db.prepare("DELETE FROM names WHERE id = ?");
-    const addName = this.db.prepare("INSERT OR IGNORE INTO names (name, id) VALUES (?, ?)");
     let added = 0;
     let updated = 0;
     let unchanged = 0;
     this.db.transaction(() => {
-      for (const { advisory: a, sha256 } of parsed) {
+      for (const { advisory: a, bytes, sha256 } of parsed) {
         const row = get.get(a.id) as { sha256: string } | undefined;
         if (row?.sha256 === sha256) {
           unchanged++;
@@ -191,9 +246,8 @@ export class VulnDb {
         }
         if (row) updated++;
         else added++;
-        put.run(a.id, a.source, a.modified, sha256, JSON.stringify(a));
-        dropNames.run(a.id);
-        for (const n of new Set(a.affected.flatMap((x) => x.names))) addName.run(n, a.id);
+        put.run(a.id, a.source, a.modified, sha256, JSON.stringify(a), deflateRawSync(bytes));
+        this.index(a);
       }
       this.db
         .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('updated', ?)")
@@ -202,16 +256,18 @@ export class VulnDb {
     return { files: files.length, added, updated, unchanged };
   }
 
-  /** Advisories naming a package (lower-case name). */
-  forName(name: string): Advisory[] {
-    return (
-      this.db
-        .prepare(
-          "SELECT a.advisory FROM names n JOIN advisories a ON a.id = n.id WHERE n.name = ? ORDER BY a.id",
-        )
-        .all(name.toLowerCase()) as { advisory: string }[]
-    ).map((r) => JSON.parse(r.advisory) as Advisory);
+  /** Advisories indexed under any of these keys (packageKeys: a name, cpe:..., purl:..., repo:...), by id. */
+  forKeys(keys: readonly string[]): Advisory[] {
+    const q = (this.byKey ??= this.db.prepare(
+      "SELECT a.id, a.advisory FROM names n JOIN advisories a ON a.id = n.id WHERE n.name = ?",
+    ));
+    const found = new Map<string, string>();
+    for (const k of keys)
+      for (const r of q.all(k) as { id: string; advisory: string }[]) found.set(r.id, r.advisory);
+    return [...found.keys()].sort().map((id) => JSON.parse(found.get(id) as string) as Advisory);
   }
+
+  private byKey: Database.Statement | undefined;
 
   count(): number {
     return (this.db.prepare("SELECT count(*) AS n FROM advisories").get() as { n: number }).n;

@@ -1,6 +1,7 @@
 // Advisories from OSV and CVE JSON 5 records, in one shape, and whether a package
 // version is affected. Pure: records are untrusted input, checked field by field.
 import { CodedError } from "../error.js";
+import { concreteCpeVersion, cpeKey, nameKey, parseCpe, purlKey, repoKey } from "./identifiers.js";
 import { compareNixVersions, compareSemver } from "./version.js";
 
 export type VulnErrorCode = "MALFORMED_RECORD" | "MALFORMED_VEX" | "DATABASE";
@@ -12,6 +13,8 @@ export interface VersionRange {
   /** How versions of this range compare: Nix's ordering or SemVer. */
   readonly scheme: Scheme;
   readonly introduced?: string;
+  /** The range starts after `introduced`, not at it (NVD's versionStartExcluding). */
+  readonly introducedExcluded?: boolean;
   readonly fixed?: string;
   readonly lastAffected?: string;
 }
@@ -23,6 +26,15 @@ export interface AffectedPackage {
   readonly ecosystem?: string;
   readonly purl?: string;
   readonly cpes: readonly string[];
+  /** The source repository the record names (CVE `repo`, an OSV GIT range's `repo`). */
+  readonly repo?: string;
+  /**
+   * When the entry is about a distribution's own builds (an OSV Debian, Ubuntu, ...
+   * ecosystem; CVE rpm or deb versions): which. Its versions are then the upstream
+   * part of the distribution's (epoch and revision dropped), and its fixes may be
+   * backports that an upstream version of that number does not have.
+   */
+  readonly distribution?: string;
   /** Versions listed as affected one by one. */
   readonly versions: readonly string[];
   readonly ranges: readonly VersionRange[];
@@ -71,6 +83,53 @@ export function ratingOf(score: number): string {
           : "CRITICAL";
 }
 
+// --- distributions' own builds ---------------------------------------------------
+
+const DISTRIBUTION_ECOSYSTEM =
+  /^(AlmaLinux|Alpine|Arch Linux|Azure Linux|Chainguard|Debian|Gentoo|Mageia|Mariner|openEuler|openSUSE|Photon OS|Red Hat|Rocky Linux|SUSE|Ubuntu|Wolfi)(:|$)/;
+const DISTRIBUTION_VERSION_TYPES = ["rpm", "deb", "dpkg", "apk", "ebuild", "alpm"];
+
+/** The upstream part of a distribution's package version: 1:2.28-225.el8 is 2.28, 1.1.1f-1ubuntu2.21 is 1.1.1f. */
+export function upstreamPart(v: string): string {
+  const noEpoch = v.replace(/^[0-9]+:/, "");
+  const dash = noEpoch.lastIndexOf("-");
+  return dash > 0 ? noEpoch.slice(0, dash) : noEpoch;
+}
+
+function toUpstream(r: VersionRange): VersionRange {
+  const up = (x: string | undefined) => (x === undefined ? {} : { v: upstreamPart(x) });
+  return {
+    ...r,
+    ...(r.introduced !== undefined ? { introduced: up(r.introduced).v } : {}),
+    ...(r.fixed !== undefined ? { fixed: up(r.fixed).v } : {}),
+    ...(r.lastAffected !== undefined ? { lastAffected: up(r.lastAffected).v } : {}),
+  };
+}
+
+/**
+ * An entry about a distribution's builds, with its versions reduced to their
+ * upstream part. A range with no bound at all (OSV's introduced 0 and no fix: that
+ * release has no fixed build) says nothing of upstream versions: not compared.
+ */
+function asDistribution(a: AffectedPackage, distribution: string): AffectedPackage {
+  const unbounded = (r: VersionRange) =>
+    r.introduced === undefined && r.fixed === undefined && r.lastAffected === undefined;
+  const dropped = a.ranges.filter(unbounded).length;
+  return {
+    ...a,
+    distribution,
+    versions: [...new Set(a.versions.map(upstreamPart))],
+    ranges: a.ranges.filter((r) => !unbounded(r)).map(toUpstream),
+    unaffected: a.unaffected.map(toUpstream),
+    problems: [
+      ...a.problems,
+      ...(dropped > 0
+        ? ["no build of it is fixed yet, which says nothing of upstream versions"]
+        : []),
+    ],
+  };
+}
+
 // --- OSV (https://ossf.github.io/osv-schema/) -------------------------------------
 
 export function parseOsv(json: unknown, what: string): Advisory {
@@ -101,9 +160,11 @@ export function parseOsv(json: unknown, what: string): Advisory {
     const purl = str(pkg.purl);
     const problems: string[] = [];
     const ranges: VersionRange[] = [];
+    let repo: string | undefined;
     for (const [k, rg] of arr(o.ranges).entries()) {
       const ro = obj(rg);
       const type = str(ro.type);
+      repo ??= str(ro.repo);
       if (type !== "SEMVER" && type !== "ECOSYSTEM") {
         problems.push(
           `affected[${i}].ranges[${k}] is a ${type ?? "untyped"} range (commits, not versions): not evaluated`,
@@ -111,26 +172,20 @@ export function parseOsv(json: unknown, what: string): Advisory {
         continue;
       }
       const scheme: Scheme = type === "SEMVER" ? "semver" : "nix";
-      let introduced: string | undefined;
+      // An open range: its lower bound, "" for OSV's introduced "0" (since the first version).
+      let open: string | undefined;
+      const from = (lo: string) => (lo === "" ? {} : { introduced: lo });
       for (const e of arr(ro.events)) {
         const eo = obj(e);
         if (str(eo.introduced) !== undefined) {
-          if (introduced !== undefined) ranges.push({ scheme, introduced });
-          introduced = str(eo.introduced);
+          if (open !== undefined) ranges.push({ scheme, ...from(open) });
+          open = str(eo.introduced) === "0" ? "" : str(eo.introduced);
         } else if (str(eo.fixed) !== undefined) {
-          ranges.push({
-            scheme,
-            ...(introduced !== undefined ? { introduced } : {}),
-            fixed: str(eo.fixed),
-          });
-          introduced = undefined;
+          ranges.push({ scheme, ...from(open ?? ""), fixed: str(eo.fixed) });
+          open = undefined;
         } else if (str(eo.last_affected) !== undefined) {
-          ranges.push({
-            scheme,
-            ...(introduced !== undefined ? { introduced } : {}),
-            lastAffected: str(eo.last_affected),
-          });
-          introduced = undefined;
+          ranges.push({ scheme, ...from(open ?? ""), lastAffected: str(eo.last_affected) });
+          open = undefined;
         } else if (str(eo.limit) !== undefined) {
           // limit bounds git ranges only; in a version range it is not meaningful.
           problems.push(`affected[${i}].ranges[${k}] has a limit event: ignored`);
@@ -141,19 +196,23 @@ export function parseOsv(json: unknown, what: string): Advisory {
           );
         }
       }
-      if (introduced !== undefined) ranges.push({ scheme, introduced });
+      if (open !== undefined) ranges.push({ scheme, ...from(open) });
     }
-    return {
+    const entry: AffectedPackage = {
       names: name ? [name.toLowerCase()] : [],
       ...(ecosystem ? { ecosystem } : {}),
       ...(purl ? { purl } : {}),
       cpes: [],
+      ...(repo ? { repo } : {}),
       versions: arr(o.versions).filter((v): v is string => typeof v === "string"),
       ranges,
       unaffected: [],
       defaultStatus: "unaffected",
       problems,
     };
+    return ecosystem && DISTRIBUTION_ECOSYSTEM.test(ecosystem)
+      ? asDistribution(entry, ecosystem)
+      : entry;
   });
   const summary = str(r.summary) ?? str(r.details)?.split("\n")[0];
   return {
@@ -206,7 +265,7 @@ export function parseCve(json: unknown, what: string): Advisory {
   }
   const affected: AffectedPackage[] = [];
   for (const c of [cna, ...adp]) {
-    const cpesApplicable = cpeApplicability(c);
+    affected.push(...cpeApplicability(c));
     for (const [i, a] of arr(c.affected).entries()) {
       const o = obj(a);
       const names = [str(o.product), str(o.packageName)]
@@ -258,19 +317,31 @@ export function parseCve(json: unknown, what: string): Advisory {
         else unaffected.push({ scheme, introduced: version, lastAffected: version });
       }
       const ds = str(o.defaultStatus);
-      affected.push({
+      const distro = arr(o.versions)
+        .map((v) => str(obj(v).versionType))
+        .find((t) => t !== undefined && DISTRIBUTION_VERSION_TYPES.includes(t));
+      const entry: AffectedPackage = {
         names,
         ...(str(o.vendor) && str(o.vendor) !== "n/a"
           ? { vendor: (str(o.vendor) as string).toLowerCase() }
           : {}),
         ...(str(o.packageURL) ? { purl: str(o.packageURL) } : {}),
-        cpes: [...arr(o.cpes).filter((x): x is string => typeof x === "string"), ...cpesApplicable],
+        cpes: arr(o.cpes).filter((x): x is string => typeof x === "string"),
+        ...(str(o.repo) ? { repo: str(o.repo) } : {}),
         versions,
         ranges,
         unaffected,
         defaultStatus: ds === "affected" || ds === "unaffected" ? ds : "unknown",
         problems,
-      });
+      };
+      affected.push(
+        distro
+          ? asDistribution(
+              entry,
+              `${distro} packages of ${[str(o.vendor), str(o.product)].filter((x) => x).join(" ")}`,
+            )
+          : entry,
+      );
     }
   }
   const en = arr(cna.descriptions)
@@ -289,18 +360,61 @@ export function parseCve(json: unknown, what: string): Advisory {
   };
 }
 
-/** The CPE 2.3 names in a container's cpeApplicability (CVE 5.1), vulnerable ones only. */
-function cpeApplicability(c: Record<string, unknown>): string[] {
-  const out: string[] = [];
+/**
+ * The vulnerable CPE matches of a container's cpeApplicability (CVE 5.1, as NVD
+ * writes them), one entry each: the CPE's product and vendor, and its version
+ * bounds (versionStart/EndIncluding/Excluding), else the CPE's own version, else
+ * every version.
+ */
+function cpeApplicability(c: Record<string, unknown>): AffectedPackage[] {
+  const out: AffectedPackage[] = [];
   for (const a of arr(c.cpeApplicability)) {
     for (const n of arr(obj(a).nodes)) {
       for (const m of arr(obj(n).cpeMatch)) {
         const mo = obj(m);
-        if (mo.vulnerable === true && str(mo.criteria)) out.push(str(mo.criteria) as string);
+        const criteria = str(mo.criteria);
+        const cpe = criteria ? parseCpe(criteria) : undefined;
+        if (mo.vulnerable !== true || !criteria || !cpe) continue;
+        const startIn = str(mo.versionStartIncluding);
+        const startEx = str(mo.versionStartExcluding);
+        const endEx = str(mo.versionEndExcluding);
+        const endIn = str(mo.versionEndIncluding);
+        const bounded = [startIn, startEx, endEx, endIn].some((x) => x !== undefined);
+        const range: VersionRange = {
+          scheme: "nix",
+          ...((startIn ?? startEx) !== undefined ? { introduced: startIn ?? startEx } : {}),
+          ...(startIn === undefined && startEx !== undefined ? { introducedExcluded: true } : {}),
+          ...(endEx !== undefined ? { fixed: endEx } : {}),
+          ...(endIn !== undefined ? { lastAffected: endIn } : {}),
+        };
+        out.push({
+          names: [cpe.product],
+          vendor: cpe.vendor,
+          cpes: [criteria],
+          versions: !bounded && concreteCpeVersion(cpe.version) ? [cpe.version] : [],
+          ranges: bounded || !concreteCpeVersion(cpe.version) ? [range] : [],
+          unaffected: [],
+          defaultStatus: "unaffected",
+          problems: [],
+        });
       }
     }
   }
   return out;
+}
+
+/** The lookup keys of an affected entry: its names, CPE vendor:product, purl, forge repository. */
+export function affectedKeys(a: AffectedPackage): string[] {
+  const keys = a.names.map(nameKey);
+  for (const c of a.cpes) {
+    const p = parseCpe(c);
+    if (p) keys.push(cpeKey(p));
+  }
+  const purl = a.purl ? purlKey(a.purl) : undefined;
+  if (purl) keys.push(purl);
+  const repo = a.repo ? repoKey(a.repo) : undefined;
+  if (repo) keys.push(repo);
+  return [...new Set(keys)];
 }
 
 // --- CVSS v3 base score (CVSS v3.1 specification, 7.1) -----------------------------
@@ -357,7 +471,12 @@ function compare(scheme: Scheme, a: string, b: string): number | undefined {
 
 /** Whether a version lies in a range; undefined when the versions cannot be compared under its scheme. */
 export function inRange(version: string, r: VersionRange): boolean | undefined {
-  const ge = r.introduced === undefined ? 0 : compare(r.scheme, version, r.introduced);
+  const ge =
+    r.introduced === undefined
+      ? 0
+      : r.introducedExcluded
+        ? ((c) => (c === undefined ? undefined : c - 1))(compare(r.scheme, version, r.introduced))
+        : compare(r.scheme, version, r.introduced);
   const lt = r.fixed === undefined ? -1 : compare(r.scheme, version, r.fixed);
   const le = r.lastAffected === undefined ? 0 : compare(r.scheme, version, r.lastAffected);
   if (ge === undefined || lt === undefined || le === undefined) return undefined;
@@ -365,7 +484,8 @@ export function inRange(version: string, r: VersionRange): boolean | undefined {
 }
 
 export function describeRange(r: VersionRange): string {
-  const lo = r.introduced !== undefined ? `>= ${r.introduced}` : "";
+  const lo =
+    r.introduced !== undefined ? `${r.introducedExcluded ? ">" : ">="} ${r.introduced}` : "";
   const hi =
     r.fixed !== undefined
       ? `< ${r.fixed}`

@@ -4,3 +4,4 @@ export * from "./version.js";
 export * from "./vex.js";
 export * from "./statement.js";
 export * from "./report.js";
+export * from "./identifiers.js";

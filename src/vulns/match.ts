@@ -2,11 +2,13 @@
 // each decision: matched, fixed by a patch, not comparable, not matched. Pure.
 import {
   fixedVersions,
+  inRange,
   versionAffected,
   type Advisory,
   type AffectedPackage,
   type Severity,
 } from "./advisory.js";
+import { cpeKey, nameKey, parseCpe, purlKey, repoKey, sourceFileName } from "./identifiers.js";
 import { isUnstableVersion } from "./version.js";
 
 export interface Package {
@@ -20,6 +22,32 @@ export interface Package {
   readonly patches: readonly string[];
   /** URLs of its fixed-output sources. */
   readonly sourceUrls: readonly string[];
+  /** CPE 2.3 names from its metadata (nixpkgs' meta.identifiers.cpe and possibleCPEs). */
+  readonly cpes?: readonly string[];
+  /** Package URLs from its metadata (meta.identifiers.purl, purls). */
+  readonly purls?: readonly string[];
+  /** nixpkgs' meta.knownVulnerabilities: what the package's maintainers know. */
+  readonly knownVulnerabilities?: readonly string[];
+}
+
+/** The lookup keys a package answers to: its name, its CPEs' and purls' keys, its sources' forge repositories and archive names. */
+export function packageKeys(p: Package): string[] {
+  const keys = [nameKey(p.name)];
+  for (const c of p.cpes ?? []) {
+    const cpe = parseCpe(c);
+    if (cpe) keys.push(cpeKey(cpe));
+  }
+  for (const u of p.purls ?? []) {
+    const k = purlKey(u);
+    if (k) keys.push(k);
+  }
+  for (const url of p.sourceUrls) {
+    const repo = repoKey(url);
+    if (repo) keys.push(repo);
+    const file = sourceFileName(url);
+    if (file) keys.push(nameKey(file.name));
+  }
+  return [...new Set(keys)];
 }
 
 export type FindingStatus = "affected" | "fixed" | "not_affected" | "under_investigation";
@@ -45,7 +73,12 @@ export interface Finding {
 export interface Decision {
   readonly advisory: string;
   readonly package: string;
-  readonly decision: "not-comparable" | "unstable-version" | "unevaluated-range";
+  readonly decision:
+    | "not-comparable"
+    | "unstable-version"
+    | "unevaluated-range"
+    | "vendor-mismatch"
+    | "distribution-record";
   readonly reason: string;
 }
 
@@ -74,11 +107,76 @@ export function patchedCves(p: Package): Map<string, string> {
   return out;
 }
 
-function nameMatches(a: AffectedPackage, name: string): boolean {
-  return a.names.includes(name.toLowerCase());
+/** How an advisory's affected entry names a package, and the version to compare. */
+interface Link {
+  readonly rule: string;
+  readonly evidence: string;
+  readonly version: string;
 }
 
-/** Match one package against advisories that name it. */
+/** Vendors of the CPEs a package's metadata or an advisory entry gives. */
+const cpeVendors = (cpes: readonly string[]): Set<string> =>
+  new Set(cpes.flatMap((c) => parseCpe(c)?.vendor ?? []));
+
+/**
+ * The strongest way an entry names the package: purl, CPE (vendor and product),
+ * name, the forge repository of one of its sources, the name in a source archive's
+ * file name. A name match whose vendor contradicts the package's own CPE vendor is
+ * no match, and says so.
+ */
+function link(p: Package, a: AffectedPackage): { link?: Link; mismatch?: string } {
+  for (const purl of p.purls ?? []) {
+    if (a.purl && purlKey(a.purl) !== undefined && purlKey(a.purl) === purlKey(purl))
+      return { link: { rule: "purl", evidence: `${a.purl} = ${purl}`, version: p.version } };
+  }
+  for (const c of p.cpes ?? []) {
+    const mine = parseCpe(c);
+    const theirs = a.cpes.find((x) => {
+      const y = parseCpe(x);
+      return mine && y && cpeKey(y) === cpeKey(mine);
+    });
+    if (theirs) return { link: { rule: "CPE", evidence: `${theirs} ~ ${c}`, version: p.version } };
+  }
+  const entryVendors = cpeVendors(a.cpes);
+  if (a.vendor) entryVendors.add(a.vendor);
+  const mine = cpeVendors(p.cpes ?? []);
+  const vendorClash =
+    mine.size > 0 && entryVendors.size > 0 && ![...entryVendors].some((v) => mine.has(v));
+  const who = `${a.vendor ? `${a.vendor} ` : ""}${a.names.join("/")}${a.ecosystem ? ` (${a.ecosystem})` : ""}`;
+  const clash = `${who}: the vendor ${[...entryVendors].join("/")} is not the package's CPE vendor ${[...mine].join("/")}`;
+  if (a.names.includes(nameKey(p.name))) {
+    if (vendorClash) return { mismatch: clash };
+    return {
+      link: { rule: "name and version", evidence: `${who} = ${p.name}`, version: p.version },
+    };
+  }
+  for (const url of p.sourceUrls) {
+    if (a.repo && repoKey(a.repo) !== undefined && repoKey(a.repo) === repoKey(url))
+      return {
+        link: {
+          rule: "source repository",
+          evidence: `${who} is developed at ${a.repo}, and ${p.name} is built from ${url}`,
+          version: p.version,
+        },
+      };
+  }
+  for (const url of p.sourceUrls) {
+    const file = sourceFileName(url);
+    if (file && a.names.includes(nameKey(file.name))) {
+      if (vendorClash) return { mismatch: clash };
+      return {
+        link: {
+          rule: "source file name",
+          evidence: `${who} = ${file.name}, the name in ${p.name}'s source ${url}`,
+          version: file.version,
+        },
+      };
+    }
+  }
+  return {};
+}
+
+/** Match one package against advisories that may name it (packageKeys), and report its meta.knownVulnerabilities. */
 export function matchPackage(
   p: Package,
   advisories: readonly Advisory[],
@@ -89,28 +187,47 @@ export function matchPackage(
   const who = `${p.name}-${p.version}`;
   for (const adv of advisories) {
     if (adv.withdrawn) continue;
-    const entries = adv.affected.filter((a) => nameMatches(a, p.name));
-    if (entries.length === 0) continue;
-    if (isUnstableVersion(p.name, p.version)) {
-      decisions.push({
-        advisory: adv.id,
-        package: who,
-        decision: "unstable-version",
-        reason: `${p.version} is a development snapshot (a date, not a release): release ranges are not compared with it`,
-      });
-      continue;
-    }
-    let hit: { a: AffectedPackage; why: string } | undefined;
-    for (const a of entries) {
-      for (const problem of a.problems) {
+    const linked: { a: AffectedPackage; link: Link }[] = [];
+    for (const a of adv.affected) {
+      const l = link(p, a);
+      if (l.mismatch)
         decisions.push({
           advisory: adv.id,
           package: who,
-          decision: "unevaluated-range",
-          reason: problem,
+          decision: "vendor-mismatch",
+          reason: l.mismatch,
         });
+      if (l.link) linked.push({ a, link: l.link });
+    }
+    if (linked.length === 0) continue;
+    let hit: { a: AffectedPackage; link: Link; why: string } | undefined;
+    let snapshot = false;
+    const distributionSays: { distribution: string; why: string }[] = [];
+    for (const { a, link: l } of linked) {
+      if (isUnstableVersion(p.name, l.version)) {
+        snapshot = true;
+        continue;
       }
-      const v = versionAffected(a, p.version);
+      if (a.distribution)
+        distributionSays.push(
+          ...a.problems.map((why) => ({ distribution: a.distribution ?? "", why })),
+        );
+      else
+        for (const problem of a.problems) {
+          decisions.push({
+            advisory: adv.id,
+            package: who,
+            decision: "unevaluated-range",
+            reason: problem,
+          });
+        }
+      const v = versionAffected(a, l.version);
+      const fix = a.distribution && !v.affected ? pastFix(a, l.version) : undefined;
+      if (a.distribution && fix !== undefined)
+        distributionSays.push({
+          distribution: a.distribution,
+          why: `${l.version} is not below its fixed build's upstream version ${fix}`,
+        });
       if (v.problem)
         decisions.push({
           advisory: adv.id,
@@ -119,11 +236,31 @@ export function matchPackage(
           reason: v.problem,
         });
       if (v.affected) {
-        hit = { a, why: v.why };
+        const why = a.distribution
+          ? `${v.why}; the versions of ${a.distribution} are that distribution's builds, compared by their upstream part`
+          : v.why;
+        hit = { a, link: l, why };
         break;
       }
     }
-    if (!hit) continue;
+    // Where an upstream entry names the package too, it decides; a distribution's alone is reported.
+    if (!hit && distributionSays.length > 0 && linked.every(({ a }) => a.distribution))
+      decisions.push({
+        advisory: adv.id,
+        package: who,
+        decision: "distribution-record",
+        reason: `only records of distributions' own builds name it (compared by the upstream part of their versions; their fixes may be backports that upstream ${p.version} lacks), and they do not say it is affected: ${grouped(distributionSays)}`,
+      });
+    if (!hit) {
+      if (snapshot)
+        decisions.push({
+          advisory: adv.id,
+          package: who,
+          decision: "unstable-version",
+          reason: `${p.version} is a development snapshot (a date, not a release): release ranges are not compared with it`,
+        });
+      continue;
+    }
     const ids = [adv.id, ...adv.aliases].map((i) => i.toUpperCase());
     const patch = ids.map((i) => patched.get(i)).find((x) => x !== undefined);
     findings.push({
@@ -132,18 +269,69 @@ export function matchPackage(
       ...(adv.summary ? { summary: adv.summary } : {}),
       severity: adv.severity,
       rating: highestRating(adv.severity),
-      package: {
-        name: p.name,
-        version: p.version,
-        ...(p.drvPath ? { drvPath: p.drvPath } : {}),
-        paths: p.paths,
-      },
+      package: packageRef(p),
       status: patch ? "fixed" : "affected",
-      rule: "name and version",
-      evidence: `${hit.a.vendor ? `${hit.a.vendor} ` : ""}${hit.a.names.join("/")}${hit.a.ecosystem ? ` (${hit.a.ecosystem})` : ""} = ${p.name}; ${p.version}: ${hit.why}`,
+      rule: hit.link.rule,
+      evidence: `${hit.link.evidence}; ${hit.link.version}: ${hit.why}`,
       ...(patch ? { reason: `the derivation applies ${patch}` } : {}),
       fixedVersions: fixedVersions(hit.a),
     });
   }
+  findings.push(...knownVulnerabilities(p, findings));
   return { findings, decisions };
+}
+
+const packageRef = (p: Package): Finding["package"] => ({
+  name: p.name,
+  version: p.version,
+  ...(p.drvPath ? { drvPath: p.drvPath } : {}),
+  paths: p.paths,
+});
+
+/** The fixed version of a range the version would lie in but for its fix: from there on, only a fix says it is not affected. */
+function pastFix(a: AffectedPackage, version: string): string | undefined {
+  for (const r of a.ranges) {
+    if (r.fixed === undefined) continue;
+    if (inRange(version, { ...r, fixed: undefined }) === true) return r.fixed;
+  }
+  return undefined;
+}
+
+/** "A: x", "B: x", "C: y" as "A, B: x; C: y". */
+function grouped(says: readonly { distribution: string; why: string }[]): string {
+  const by = new Map<string, string[]>();
+  for (const s of says) by.set(s.why, [...(by.get(s.why) ?? []), s.distribution]);
+  return [...by].map(([why, ds]) => `${[...new Set(ds)].join(", ")}: ${why}`).join("; ");
+}
+
+/** The advisory id of a meta.knownVulnerabilities entry that names no CVE. */
+export const KNOWN_VULNERABILITY = "nixpkgs:knownVulnerabilities";
+
+/**
+ * nixpkgs' meta.knownVulnerabilities, one finding per entry: the CVE ids it names
+ * (the first is the finding's id), else the entry itself. An entry whose CVE a
+ * database finding already reports for the package adds nothing.
+ */
+function knownVulnerabilities(p: Package, found: readonly Finding[]): Finding[] {
+  const reported = new Set(
+    found.flatMap((f) => [f.advisory, ...f.aliases]).map((i) => i.toUpperCase()),
+  );
+  const out: Finding[] = [];
+  for (const entry of p.knownVulnerabilities ?? []) {
+    const ids = [...new Set([...entry.matchAll(CVE_ID)].map((m) => m[0].toUpperCase()))];
+    if (ids.length > 0 && ids.some((i) => reported.has(i))) continue;
+    out.push({
+      advisory: ids[0] ?? KNOWN_VULNERABILITY,
+      aliases: ids.slice(1),
+      summary: entry,
+      severity: [],
+      rating: "UNKNOWN",
+      package: packageRef(p),
+      status: "affected",
+      rule: "meta.knownVulnerabilities",
+      evidence: `the package's meta.knownVulnerabilities says: ${entry}`,
+      fixedVersions: [],
+    });
+  }
+  return out;
 }

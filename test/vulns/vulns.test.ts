@@ -50,11 +50,11 @@ test("vulns update imports OSV and CVE JSON 5 records once; a malformed record a
   assert.equal(first.code, 0, first.stderr);
   assert.deepEqual(JSON.parse(first.stdout), {
     db: join(env.XDG_DATA_HOME ?? "", "provenix", "vulns.db"),
-    files: 2,
-    added: 2,
+    files: 7,
+    added: 7,
     updated: 0,
     unchanged: 0,
-    advisories: 2,
+    advisories: 7,
   });
   const again = JSON.parse(
     provenix(["vulns", "update", "--json", "--from", RECORDS], env).stdout,
@@ -62,7 +62,24 @@ test("vulns update imports OSV and CVE JSON 5 records once; a malformed record a
     unchanged: number;
     added: number;
   };
-  assert.deepEqual([again.added, again.unchanged], [0, 2]);
+  assert.deepEqual([again.added, again.unchanged], [0, 7]);
+
+  // A database of an earlier normalised form is normalised again from the stored
+  // records when opened: here its index is gone, and comes back with CPE keys.
+  const dbFile = join(env.XDG_DATA_HOME ?? "", "provenix", "vulns.db");
+  const raw = new Database(dbFile);
+  raw.exec("DELETE FROM names; UPDATE meta SET value = '1' WHERE key = 'format'");
+  raw.close();
+  assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
+  const reopened = new Database(dbFile, { readonly: true });
+  const keys = reopened
+    .prepare("SELECT name FROM names WHERE id = 'CVE-2025-32463' ORDER BY name")
+    .all() as { name: string }[];
+  reopened.close();
+  assert.deepEqual(
+    keys.map((k) => k.name),
+    ["cpe:sudo_project:sudo", "sudo"],
+  );
 
   const bad = tempDir("provenix-records-");
   cpSync(RECORDS, bad, { recursive: true });
@@ -78,7 +95,7 @@ test("vulns update imports OSV and CVE JSON 5 records once; a malformed record a
   ) as {
     advisories: number;
   };
-  assert.equal(count.advisories, 2, "the failed import added nothing");
+  assert.equal(count.advisories, 7, "the failed import added nothing");
 
   // An archive as OSV publishes them (all.zip of an ecosystem), written by Python's zipfile.
   const zip = join(tempDir(), "all.zip");
@@ -286,6 +303,188 @@ test("vulns matches by Nix name and version with each record's ordering, honours
   assert.equal(empty.code, 3);
   assert.match(empty.stderr, /is empty: run 'provenix vulns update/);
   assert.equal(provenix(["vulns", "--fail-on", "severe", top], env).code, 2);
+});
+
+test("accuracy on openssl, glibc and sudo records: SemVer and Nix ranges, distribution records, sources, CPEs and knownVulnerabilities from --meta, CycloneDX VEX", async () => {
+  const env = cliHome();
+  assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
+  const top = run("nix-build", [
+    join(FIXTURES, "vulns.nix"),
+    "-A",
+    "accuracy",
+    "--argstr",
+    "salt",
+    SALT,
+    "--no-out-link",
+  ]).trim();
+  const scanOf = (args: string[], code = 1): Scan => {
+    const r = provenix(["vulns", "--json", ...args, top], env);
+    assert.equal(r.code, code, r.stderr + r.stdout);
+    return (JSON.parse(r.stdout) as { scans: Scan[] }).scans[0] as Scan;
+  };
+  const scan = scanOf([]);
+  const found = scan.findings
+    .map((f) => `${f.advisory} ${f.package.name}-${f.package.version} ${f.status} ${f.rule}`)
+    .sort();
+  assert.deepEqual(found, [
+    "CVE-2023-4911 glibc-2.38 affected name and version",
+    "CVE-2023-4911 glibc-locales-2.38 affected source file name",
+    "CVE-2024-0727 openssl-1.1.1w affected name and version",
+    "CVE-2024-12797 openssl-3.3.2 affected name and version",
+    // nixpkgs' fix is in a release-branch patch that names no CVE: a false positive VEX can settle.
+    "CVE-2024-2961 glibc-2.38 affected name and version",
+    "CVE-2024-2961 glibc-2.39-52 affected name and version",
+    "CVE-2024-2961 glibc-locales-2.38 affected source file name",
+    "CVE-2025-32463 sudo-1.9.16p2 affected name and version",
+  ]);
+  const byId = (id: string, pkg: string) =>
+    scan.findings.find(
+      (f) => f.advisory === id && `${f.package.name}-${f.package.version}` === pkg,
+    );
+  assert.match(
+    byId("CVE-2024-12797", "openssl-3.3.2")?.evidence ?? "",
+    /3\.3\.2: >= 3\.3\.0, < 3\.3\.3 \(semver ordering\)/,
+  );
+  assert.match(
+    byId("CVE-2025-32463", "sudo-1.9.16p2")?.evidence ?? "",
+    /< 1\.9\.17p1 \(nix ordering\)/,
+  );
+  assert.match(
+    byId("CVE-2023-4911", "glibc-locales-2.38")?.evidence ?? "",
+    /the name in glibc-locales's source mirror:\/\/gnu\/glibc\/glibc-2\.38\.tar\.xz/,
+  );
+  // The Ubuntu record's ranges are Ubuntu's builds, compared by their upstream part
+  // (1.1.1w < 3.0.2), and the finding says so.
+  assert.match(
+    byId("CVE-2024-0727", "openssl-1.1.1w")?.evidence ?? "",
+    /Ubuntu:22\.04:LTS are that distribution's builds/,
+  );
+  // 3.0.12 is affected upstream (fixed in 3.0.13), but Ubuntu's fixes are backports:
+  // no finding, and a decision that says why.
+  const d3012 = scan.decisions.find((d) => d.package === "openssl-3.0.12");
+  assert.equal(d3012?.decision, "distribution-record");
+  assert.match(
+    d3012?.reason ?? "",
+    /backports that upstream 3\.0\.12 lacks.*Ubuntu:24\.04:LTS: 3\.0\.12 is not below its fixed build's upstream version 3\.0\.10/,
+  );
+  assert.match(d3012?.reason ?? "", /Ubuntu:Pro:14\.04:LTS: no build of it is fixed yet/);
+  // Similar names and the boundaries are not matched.
+  for (const p of [
+    "openssl-3.3.3",
+    "openssl-3.0.15",
+    "glibc-2.40",
+    "sudo-1.9.17p1",
+    "sudo-1.9.13p3",
+    "sudo-rs-0.2.6",
+  ])
+    assert.ok(!scan.findings.some((f) => `${f.package.name}-${f.package.version}` === p), p);
+
+  // --meta as nix-env -qa --meta --json writes it: sudo's CPE (nixpkgs'
+  // meta.identifiers), and a knownVulnerabilities entry on openssl 1.1.1w.
+  const dir = tempDir();
+  const meta = join(dir, "meta.json");
+  writeFileSync(
+    meta,
+    JSON.stringify({
+      sudo: {
+        name: "sudo-1.9.16p2",
+        pname: "sudo",
+        version: "1.9.16p2",
+        meta: {
+          identifiers: {
+            cpeParts: { part: "a", vendor: "sudo_project", product: "sudo", version: "1.9.16p2" },
+            cpe: "cpe:2.3:a:sudo_project:sudo:1.9.16p2:*:*:*:*:*:*:*",
+            possibleCPEs: [{ cpe: "cpe:2.3:a:sudo_project:sudo:1.9.16p2:*:*:*:*:*:*:*" }],
+          },
+        },
+      },
+      openssl_1_1: {
+        name: "openssl-1.1.1w",
+        meta: { knownVulnerabilities: ["OpenSSL 1.1 is reaching its end of life on 2023/09/11"] },
+      },
+    }),
+  );
+  const withMeta = scanOf(["--meta", meta]);
+  assert.equal(
+    withMeta.findings.find((f) => f.advisory === "CVE-2025-32463")?.rule,
+    "CPE",
+    "the CPE names sudo more precisely than its name",
+  );
+  const known = withMeta.findings.find((f) => f.rule === "meta.knownVulnerabilities");
+  assert.equal(known?.advisory, "nixpkgs:knownVulnerabilities");
+  assert.equal(`${known?.package.name}-${known?.package.version}`, "openssl-1.1.1w");
+
+  // CycloneDX VEX: glibc-locales has no iconv code (not_affected), glibc 2.39-52
+  // has the release-branch fix (resolved); a statement older than --vex-max-age is
+  // expired and not applied.
+  const cdxVex = join(dir, "triage.cdx.json");
+  const vexDoc = {
+    bomFormat: "CycloneDX",
+    specVersion: "1.6",
+    version: 1,
+    components: [{ type: "library", "bom-ref": "locales", name: "glibc-locales", version: "2.38" }],
+    vulnerabilities: [
+      {
+        id: "CVE-2024-2961",
+        analysis: {
+          state: "not_affected",
+          justification: "code_not_present",
+          lastUpdated: "2026-11-20T00:00:00Z",
+        },
+        affects: [{ ref: "locales" }],
+      },
+      {
+        id: "CVE-2024-2961",
+        analysis: {
+          state: "resolved",
+          detail: "2.39-master.patch",
+          lastUpdated: "2025-01-01T00:00:00Z",
+        },
+        affects: [{ ref: "pkg:nix/glibc@2.39-52" }],
+      },
+    ],
+  };
+  assert.equal(
+    await cycloneDxErrors(JSON.stringify(vexDoc), "1.6"),
+    null,
+    "the VEX is valid CycloneDX",
+  );
+  writeFileSync(cdxVex, JSON.stringify(vexDoc));
+  const triaged = scanOf(["--vex", cdxVex]);
+  const st = (id: string, pkg: string) =>
+    triaged.findings.find(
+      (f) => f.advisory === id && `${f.package.name}-${f.package.version}` === pkg,
+    )?.status;
+  assert.equal(st("CVE-2024-2961", "glibc-locales-2.38"), "not_affected");
+  assert.equal(st("CVE-2024-2961", "glibc-2.39-52"), "fixed");
+  const r = provenix(["vulns", "--json", "--vex", cdxVex, "--vex-max-age", "365", top], env);
+  const aged = JSON.parse(r.stdout) as { scans: Scan[]; expiredVex: { source: string }[] };
+  assert.deepEqual(
+    aged.expiredVex.map((x) => x.source),
+    [`${cdxVex}#1`],
+  );
+  assert.equal(
+    aged.scans[0]?.findings.find((f) => f.package.version === "2.39-52")?.status,
+    "affected",
+    "the expired statement is not applied",
+  );
+  const broken = join(dir, "broken.cdx.json");
+  writeFileSync(
+    broken,
+    JSON.stringify({
+      ...vexDoc,
+      vulnerabilities: [
+        { id: "CVE-1", analysis: { state: "fine" }, affects: [{ ref: "locales" }] },
+      ],
+    }),
+  );
+  const bad = provenix(["vulns", "--vex", broken, top], env);
+  assert.equal(bad.code, 3, bad.stderr);
+  assert.ok(isOneLineError(bad), bad.stderr);
+  assert.match(
+    bad.stderr,
+    /broken\.cdx\.json: vulnerabilities\[0\]: analysis\.state must be one of/,
+  );
 });
 
 test("vulns --attest signs the scan as an in-toto vulns v0.2 statement about the outputs; cosign verifies it", () => {
