@@ -209,10 +209,15 @@ export class VulnDb {
 
   /** Index an advisory under every key of its affected entries. */
   private index(a: Advisory): void {
-    this.db.prepare("DELETE FROM names WHERE id = ?").run(a.id);
-    const add = this.db.prepare("INSERT OR IGNORE INTO names (name, id) VALUES (?, ?)");
-    for (const k of new Set(a.affected.flatMap(affectedKeys))) add.run(k, a.id);
+    const q = (this.indexing ??= {
+      drop: this.db.prepare("DELETE FROM names WHERE id = ?"),
+      add: this.db.prepare("INSERT OR IGNORE INTO names (name, id) VALUES (?, ?)"),
+    });
+    q.drop.run(a.id);
+    for (const k of new Set(a.affected.flatMap(affectedKeys))) q.add.run(k, a.id);
   }
+
+  private indexing: { drop: Database.Statement; add: Database.Statement } | undefined;
 
   /**
    * Import every record under `from`, all in one transaction: a malformed record
