@@ -90,15 +90,17 @@ export async function closurePackages(
     const d = e.drvPath ? await read(e.drvPath) : undefined;
     if (d) {
       const value = d.env.find(([k]) => k === "patches")?.[1] ?? "";
-      patches = value
-        .split(/\s+/)
-        .filter((x) => x !== "")
-        .map(baseName);
+      const patchPaths = value.split(/\s+/).filter((x) => x !== "");
+      patches = patchPaths.map(baseName);
       for (const [input] of d.inputDrvs) {
         const src = await sourceUrls(input);
         if (src.length === 0) continue;
-        urls.push(...src);
         usedAsSource.add(input);
+        // A fetched patch (fetchpatch) is not a source: its URLs may name the CVE it fixes.
+        const outputs = (await read(input))?.outputs ?? [];
+        if (outputs.some(([, o]) => "path" in o && patchPaths.includes(o.path)))
+          patches.push(...src);
+        else urls.push(...src);
       }
     }
     const pkg: Package = {

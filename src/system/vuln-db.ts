@@ -263,16 +263,37 @@ export class VulnDb {
 
   /** Advisories indexed under any of these keys (packageKeys: a name, cpe:..., purl:..., repo:...), by id. */
   forKeys(keys: readonly string[]): Advisory[] {
-    const q = (this.byKey ??= this.db.prepare(
+    const q = (this.byKey ??= this.prepare(
       "SELECT a.id, a.advisory FROM names n JOIN advisories a ON a.id = n.id WHERE n.name = ?",
     ));
     const found = new Map<string, string>();
     for (const k of keys)
       for (const r of q.all(k) as { id: string; advisory: string }[]) found.set(r.id, r.advisory);
-    return [...found.keys()].sort().map((id) => JSON.parse(found.get(id) as string) as Advisory);
+    return [...found.keys()].sort().map((id) => {
+      try {
+        return JSON.parse(found.get(id) as string) as Advisory;
+      } catch {
+        throw new VulnError(
+          "DATABASE",
+          `the vulnerability database ${this.path} is damaged: advisory ${id} is not JSON (import its record again)`,
+        );
+      }
+    });
   }
 
   private byKey: Database.Statement | undefined;
+
+  /** A statement on this database; a database file that is not one is a DATABASE error naming it. */
+  private prepare(sql: string): Database.Statement {
+    try {
+      return this.db.prepare(sql);
+    } catch (e) {
+      throw new VulnError(
+        "DATABASE",
+        `the vulnerability database ${this.path} is damaged: ${(e as Error).message}`,
+      );
+    }
+  }
 
   count(): number {
     return (this.db.prepare("SELECT count(*) AS n FROM advisories").get() as { n: number }).n;

@@ -336,11 +336,17 @@ test("accuracy on openssl, glibc and sudo records: SemVer and Nix ranges, distri
     "CVE-2024-2961 glibc-2.39-52 affected name and version",
     "CVE-2024-2961 glibc-locales-2.38 affected source file name",
     "CVE-2025-32463 sudo-1.9.16p2 affected name and version",
+    // Fixed by a fetched patch whose URL, not its name, names the CVE.
+    "GHSA-rxwq-x6h5-x525 xz-5.6.1 fixed name and version",
   ]);
   const byId = (id: string, pkg: string) =>
     scan.findings.find(
       (f) => f.advisory === id && `${f.package.name}-${f.package.version}` === pkg,
     );
+  assert.match(
+    byId("GHSA-rxwq-x6h5-x525", "xz-5.6.1")?.reason ?? "",
+    /applies https:\/\/security\.example\.org\/patches\/xz\/CVE-2024-3094\.patch/,
+  );
   assert.match(
     byId("CVE-2024-12797", "openssl-3.3.2")?.evidence ?? "",
     /3\.3\.2: >= 3\.3\.0, < 3\.3\.3 \(semver ordering\)/,
@@ -485,6 +491,14 @@ test("accuracy on openssl, glibc and sudo records: SemVer and Nix ranges, distri
     bad.stderr,
     /broken\.cdx\.json: vulnerabilities\[0\]: analysis\.state must be one of/,
   );
+
+  // A database file that is not one: a one-line error naming it, exit 5.
+  const garbage = join(dir, "garbage.db");
+  writeFileSync(garbage, "not a SQLite database, just text ".repeat(200));
+  const damaged = provenix(["vulns", "--db", garbage, top], env);
+  assert.equal(damaged.code, 5, damaged.stderr);
+  assert.ok(isOneLineError(damaged), damaged.stderr);
+  assert.match(damaged.stderr, /vulnerability database .*garbage\.db/);
 });
 
 test("vulns --attest signs the scan as an in-toto vulns v0.2 statement about the outputs; cosign verifies it", () => {
