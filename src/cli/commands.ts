@@ -23,6 +23,7 @@ import { vulnsCommand } from "./vulns-command.js";
 import { attestSbom } from "../app/sbom.js";
 import { assessCommand, claimLevel } from "./assess-command.js";
 import { daemonCommand, hookCommand, statusCommand } from "./daemon-command.js";
+import { gcCommand } from "./gc-command.js";
 import { keyCommand } from "./key-command.js";
 import { CACHE_VERIFY_HELP, publishCommand, verifyFrom } from "./cache-command.js";
 import { verifyPolicy, verifyVsaFile } from "./policy-command.js";
@@ -687,4 +688,5 @@ export const COMMANDS: Record<string, Command> = {
   import: importCommand,
   report: reportCommand,
   vulns: vulnsCommand,
+  gc: gcCommand,
 };

@@ -359,6 +359,76 @@ export class AttestationStore {
     return prepared(this.db, sql);
   }
 
+  /**
+   * A page of attestations made before `before`, after id `afterId`, in id order,
+   * with their subjects' names and their bundles' sizes (no bundle is read).
+   */
+  createdBefore(
+    before: Date,
+    afterId: number,
+    limit: number,
+  ): { id: number; predicateType: string; bytes: number; createdAt: Date; subjects: string[] }[] {
+    try {
+      const rows = this.stmt(
+        `SELECT id, predicate_type, length(bundle) AS bytes, created_at FROM attestations
+         WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?`,
+      ).all(afterId, before.getTime(), limit) as {
+        id: number;
+        predicate_type: string;
+        bytes: number;
+        created_at: number;
+      }[];
+      const subjects = new Map<number, string[]>();
+      if (rows.length > 0) {
+        const named = this.stmt(
+          "SELECT attestation_id AS id, name FROM subjects WHERE attestation_id BETWEEN ? AND ?",
+        ).all((rows[0] as { id: number }).id, (rows[rows.length - 1] as { id: number }).id) as {
+          id: number;
+          name: string;
+        }[];
+        for (const n of named) subjects.set(n.id, [...(subjects.get(n.id) ?? []), n.name]);
+      }
+      return rows.map((r) => ({
+        id: r.id,
+        predicateType: r.predicate_type,
+        bytes: r.bytes,
+        createdAt: new Date(r.created_at),
+        subjects: subjects.get(r.id) ?? [],
+      }));
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
+  /** Remove attestations (their subjects, and the journal entries that point at them), in one transaction. */
+  remove(ids: readonly number[]): number {
+    if (ids.length === 0) return 0;
+    try {
+      return this.db
+        .transaction(() => {
+          const list = JSON.stringify(ids);
+          this.stmt(
+            "DELETE FROM journal WHERE attestation_id IN (SELECT value FROM json_each(?))",
+          ).run(list);
+          return this.stmt(
+            "DELETE FROM attestations WHERE id IN (SELECT value FROM json_each(?))",
+          ).run(list).changes;
+        })
+        .immediate();
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
+  /** Give the space of removed rows back to the file system (rewrites the file). */
+  vacuum(): void {
+    try {
+      this.db.exec("VACUUM");
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
   count(): number {
     try {
       return (this.db.prepare("SELECT count(*) AS n FROM attestations").get() as { n: number }).n;
