@@ -59,8 +59,11 @@ test("gc removes attestations of garbage-collected paths past the retention peri
   assert.equal(dry.kept.present, total - 1, "multi has outputs still present: kept");
   assert.ok(dry.bytes > 0);
   assert.equal(
-    JSON.parse(provenix(["gc", "--json", "--dry-run", "--older-than", "90d"], env).stdout).removed
-      .length,
+    (
+      JSON.parse(
+        provenix(["gc", "--json", "--dry-run", "--older-than", "90d"], env).stdout,
+      ) as Report
+    ).removed.length,
     1,
     "a dry run removes nothing",
   );
