@@ -18,7 +18,7 @@ import { VulnDb } from "../system/vuln-db.js";
 import { applyVex } from "../vulns/index.js";
 import { metaFor } from "./sbom-command.js";
 import { vulnDbPath } from "./config.js";
-import { loadPolicy, type LoadedPolicy } from "../system/policy-file.js";
+import type { LoadedPolicy } from "../system/policy-file.js";
 import { classifyTarget } from "../system/targets.js";
 import { hashNar } from "../system/nar-dump.js";
 import { VERSION } from "../version.js";
@@ -103,7 +103,9 @@ export async function verifyPolicy(
 }
 
 /** The policy file of --policy. */
-export function loadPolicyOption(ctx: Context, inv: Invocation): Promise<LoadedPolicy> {
+export async function loadPolicyOption(ctx: Context, inv: Invocation): Promise<LoadedPolicy> {
+  // The policy reader (a YAML parser, a JSON Schema validator) loads only when a policy is read.
+  const { loadPolicy } = await import("../system/policy-file.js");
   return loadPolicy(
     inv.values.policy as string,
     () => ctx.nixTrustedKeys(),

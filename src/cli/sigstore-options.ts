@@ -4,14 +4,6 @@ import { join } from "node:path";
 import type { TrustMaterial } from "@sigstore/verify";
 import { keyBundleSigner, type BundleSigner, type Signer } from "../sign/index.js";
 import {
-  identityToken,
-  keylessSigner,
-  PUBLIC_GOOD,
-  servicesFromSigningConfig,
-  timestampedKeySigner,
-} from "../system/sigstore-signing.js";
-import { publicGoodTrustedRoot, trustedRootFile } from "../system/trust-root.js";
-import {
   FULCIO_EXTENSIONS,
   identityRuleProblem,
   type IdentityRule,
@@ -21,6 +13,17 @@ import { strings } from "./args.js";
 import type { Invocation } from "./commands.js";
 import { cacheDir } from "./config.js";
 import { CliError } from "./errors.js";
+
+/** Sigstore's public-good instance. */
+export const PUBLIC_GOOD = {
+  fulcio: "https://fulcio.sigstore.dev",
+  rekor: "https://rekor.sigstore.dev",
+} as const;
+
+// The Sigstore clients (and their dependencies) load only when a command signs or
+// verifies the Sigstore way: every other command starts without them.
+const signing = () => import("../system/sigstore-signing.js");
+const trustRoots = () => import("../system/trust-root.js");
 
 export const SIGNING_OPTIONS = {
   keyless: { type: "boolean" },
@@ -59,6 +62,8 @@ export async function bundleSigner(
     throw new CliError("USAGE", "--rekor-version takes 1 or 2");
   }
   const file = str("signing-config");
+  const { identityToken, keylessSigner, servicesFromSigningConfig, timestampedKeySigner } =
+    await signing();
   const config = file !== undefined ? await servicesFromSigningConfig(file) : undefined;
   const tsaURL = str("timestamp-url") ?? config?.tsaURL;
   const rekorVersion = version !== undefined ? (Number(version) as 1 | 2) : config?.rekorVersion;
@@ -126,8 +131,9 @@ export const TRUST_HELP = `Keyless signers (docs/keyless.md; cosign's flag names
                       also checks the timestamps of key-signed bundles`;
 
 /** The trust material of --trusted-root, else the public-good root through TUF (cached). */
-export function trustMaterial(inv: Invocation): Promise<TrustMaterial> {
+export async function trustMaterial(inv: Invocation): Promise<TrustMaterial> {
   const file = inv.values["trusted-root"];
+  const { publicGoodTrustedRoot, trustedRootFile } = await trustRoots();
   return typeof file === "string"
     ? trustedRootFile(file)
     : publicGoodTrustedRoot({ cachePath: join(cacheDir(), "tuf") });

@@ -12,7 +12,6 @@ import type { TrustMaterial } from "@sigstore/verify";
 import { identityRuleProblem, type IdentityRule } from "../verify/index.js";
 import { VulnError } from "../vulns/index.js";
 import { loadPublicKeys } from "./key-files.js";
-import { trustedRootFile } from "./trust-root.js";
 import { readVex } from "./vuln-db.js";
 
 // The policy file: YAML or JSON, checked against the JSON Schema that documents it.
@@ -146,7 +145,9 @@ export async function loadPolicy(
   const rootFile = d.sigstore?.trustedRoot;
   const material =
     rootFile !== undefined
-      ? await trustedRootFile(isAbsolute(rootFile) ? rootFile : join(base, rootFile))
+      ? await (
+          await import("./trust-root.js")
+        ).trustedRootFile(isAbsolute(rootFile) ? rootFile : join(base, rootFile))
       : keyless && trustMaterial
         ? await trustMaterial()
         : undefined;

@@ -23,11 +23,6 @@ import {
 } from "../sign/index.js";
 import { certificateIdentity, leafCertificate } from "../verify/index.js";
 
-export const PUBLIC_GOOD = {
-  fulcio: "https://fulcio.sigstore.dev",
-  rekor: "https://rekor.sigstore.dev",
-} as const;
-
 /**
  * The services a Sigstore SigningConfig (v0.2, the file the public-good TUF
  * repository publishes as signing_config.v0.2.json) names: per kind, the newest
