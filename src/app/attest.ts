@@ -61,16 +61,6 @@ export async function provenanceFor(
   return buildProvenance(facts);
 }
 
-/** Gather, build, sign and store the provenance of one derivation's outputs. */
-export async function attestDerivation(
-  ctx: AttestContext,
-  drvPath: string,
-  options: AttestOptions = {},
-): Promise<AttestResult> {
-  const statement = await provenanceFor(ctx, drvPath, options);
-  return { ...(await signAndStore(ctx, statement, drvPath)), statement };
-}
-
 /** A statement signed (DSSE in a Sigstore bundle), ready for the attestation store. */
 export interface SignedStatement {
   readonly drvPath: string;

@@ -298,6 +298,12 @@ export class Chains {
       byDrv.set(drv, [...(byDrv.get(drv) ?? []), r]);
     }
     const derivations = new DerivationCache(this.deps.nix);
+    try {
+      // Read the batch's derivations ahead, in a few batched queries.
+      await derivations.prefetch([...byDrv.keys()]);
+    } catch {
+      // a derivation that cannot be read fails on its own below, with its reason
+    }
     const done: { rows: JournalRow[]; signed: SignedStatement[]; existing?: number }[] = [];
     for (const [drv, group] of byDrv) {
       const existing = group.map(

@@ -83,6 +83,42 @@ export class DerivationCache {
     }
     return o;
   }
+
+  /**
+   * Read ahead for attesting these derivations: their .drv files and their inputs'
+   * (in parallel), every realised output in one query, every path info in one.
+   */
+  async prefetch(drvPaths: readonly string[]): Promise<void> {
+    const drvs = await Promise.all(drvPaths.map((d) => this.get(d)));
+    const inputs = [...new Set(drvs.flatMap((d) => d.inputDrvs.map(([p]) => p)))];
+    await Promise.all(inputs.map((i) => this.get(i)));
+    const ask = [...new Set([...drvPaths, ...inputs])].filter((d) => !this.outputs.has(d));
+    const outputs = await this.store.derivationOutputsOf(ask);
+    for (const d of ask) this.outputs.set(d, Promise.resolve(outputs.get(d) ?? new Map()));
+    await this.pathInfos([
+      ...drvPaths,
+      ...[...outputs.values()].flatMap((m) => [...m.values()]),
+      ...drvs.flatMap((d) => d.inputSrcs),
+    ]);
+  }
+
+  private readonly infos = new Map<string, PathInfo>();
+
+  /**
+   * Path infos, each valid path queried once for the cache's life (a batch, or one
+   * command): valid paths do not change. A path not valid is asked again next time.
+   */
+  async pathInfos(paths: readonly string[]): Promise<Map<string, PathInfo>> {
+    const missing = [...new Set(paths.filter((p) => !this.infos.has(p)))];
+    if (missing.length > 0)
+      for (const [p, info] of await this.store.pathInfos(missing)) this.infos.set(p, info);
+    const out = new Map<string, PathInfo>();
+    for (const p of paths) {
+      const info = this.infos.get(p);
+      if (info) out.set(p, info);
+    }
+    return out;
+  }
 }
 
 type WithoutNarHash<T> = T extends unknown ? Omit<T, "narHash"> : never;
@@ -108,7 +144,8 @@ export async function gatherBuildFacts(
   derivations: DerivationCache = new DerivationCache(store),
 ): Promise<BuildFacts> {
   const derivation = await derivations.get(drvPath);
-  const realised = await store.derivationOutputs(drvPath);
+  // Realised outputs do not change once built; the cache reads each derivation's once.
+  const realised = await derivations.inputOutputs(drvPath);
   const wanted = options.outputs ?? derivation.outputs.map(([name]) => name);
   const outputs: { name: string; path: string }[] = [];
   for (const name of wanted) {
@@ -148,7 +185,7 @@ export async function gatherBuildFacts(
     }
   }
 
-  const infos = await store.pathInfos([
+  const infos = await derivations.pathInfos([
     drvPath,
     ...outputs.map((o) => o.path),
     ...inputs.map((i) => i.path),

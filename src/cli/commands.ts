@@ -1,8 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ParseArgsConfig } from "node:util";
-import { SLSA_PROVENANCE_V1 } from "../attest/index.js";
-import { attestDerivation, type AttestResult } from "../app/attest.js";
+import { SLSA_PROVENANCE_V1, type Statement } from "../attest/index.js";
+import {
+  provenanceFor,
+  signStatement,
+  type AttestResult,
+  type SignedStatement,
+} from "../app/attest.js";
 import {
   verifyBundle,
   verifyStorePath,
@@ -122,19 +127,49 @@ ${SIGNING_HELP}`,
     const only = strings(inv.values.output);
     const sbom = typeof inv.values.sbom === "string" ? sbomChoices(inv.values, "sbom") : undefined;
     const results: AttestResult<unknown>[] = [];
+    // Signed statements are stored in batches, one transaction each.
+    let pending: { signed: SignedStatement; statement: Statement }[] = [];
+    const flush = () => {
+      const ids = ctx.store.transaction(() => pending.map((p) => ctx.store.put(p.signed.record)));
+      for (const [i, { signed, statement }] of pending.entries()) {
+        const r: AttestResult<unknown> = {
+          drvPath: signed.drvPath,
+          subjects: signed.subjects,
+          attestationId: (ids[i] as { id: number }).id,
+          inserted: (ids[i] as { inserted: boolean }).inserted,
+          keyid: signed.keyid,
+          bundle: signed.bundle,
+          statement,
+        };
+        results.push(r);
+        if (!inv.json) {
+          inv.io.out(`attested ${r.drvPath}\n`);
+          for (const s of r.subjects) inv.io.out(`  ${s.name}  sha256:${s.sha256}\n`);
+          inv.io.out(stored(r, ctx.store.path));
+        }
+      }
+      pending = [];
+    };
+    // Every target resolved (and built) first, so that the derivations can be read
+    // ahead in a few batched queries.
+    const resolved = [];
     for (const arg of targets) {
-      const drvs = await derivationsFor(ctx, arg, {
-        build: inv.values.build === true,
-        ...(attribute ? { attribute } : {}),
+      resolved.push({
+        arg,
+        drvs: await derivationsFor(ctx, arg, {
+          build: inv.values.build === true,
+          ...(attribute ? { attribute } : {}),
+        }),
       });
+    }
+    await ctx.derivations.prefetch(resolved.flatMap((r) => r.drvs.map((d) => d.drvPath)));
+    for (const { arg, drvs } of resolved) {
       for (const d of drvs) {
         const outputs = only.length > 0 ? only : d.outputs;
-        const r = await attestDerivation(
+        const statement = await provenanceFor(
           {
             nix: ctx.nix,
             host: ctx.host,
-            signer,
-            store: ctx.store,
             builderId: ctx.config.builderId,
             provenixVersion: VERSION,
             derivations: ctx.derivations,
@@ -147,14 +182,16 @@ ${SIGNING_HELP}`,
             ...(d.flake ? { flake: d.flake } : {}),
           },
         );
-        results.push(r);
-        if (!inv.json) {
-          inv.io.out(`attested ${r.drvPath}\n`);
-          for (const s of r.subjects) inv.io.out(`  ${s.name}  sha256:${s.sha256}\n`);
-          inv.io.out(stored(r, ctx.store.path));
-        }
+        const signed = await signStatement(
+          { signer, builderId: ctx.config.builderId },
+          statement,
+          d.drvPath,
+        );
+        pending.push({ signed, statement });
+        if (pending.length >= 500) flush();
       }
       if (sbom) {
+        flush();
         const { roots, document } = await sbomFor(ctx, arg, inv.values, sbom);
         const infos = await ctx.nix.pathInfos(roots.outputs);
         const subjects = roots.outputs.map((p) => ({
@@ -176,6 +213,7 @@ ${SIGNING_HELP}`,
           );
       }
     }
+    flush();
     if (inv.json) {
       printJson(
         inv,

@@ -32,6 +32,8 @@ export interface NixStore {
   closure(paths: readonly string[]): Promise<string[]>;
   /** The realised output paths of a derivation, by output name; unbuilt outputs are absent. */
   derivationOutputs(drvPath: string): Promise<Map<string, string>>;
+  /** derivationOutputs of many derivations at once, by derivation. */
+  derivationOutputsOf(drvPaths: readonly string[]): Promise<Map<string, Map<string, string>>>;
   readDerivation(drvPath: string): Promise<Derivation>;
 }
 

@@ -99,6 +99,27 @@ export class NixCliStore implements NixStore {
     return new Map(known.filter(([, p]) => valid.has(p)));
   }
 
+  async derivationOutputsOf(
+    drvPaths: readonly string[],
+  ): Promise<Map<string, Map<string, string>>> {
+    const known = new Map<string, (readonly [string, string])[]>();
+    for (const d of drvPaths) {
+      const drv = await this.readDerivation(d);
+      known.set(
+        d,
+        drv.outputs.flatMap(([name, o]) => {
+          const p = outputPath(o);
+          return p === undefined ? [] : [[name, p] as const];
+        }),
+      );
+    }
+    // One validity query for all of them.
+    const valid = new Set(await this.validPaths([...known.values()].flat().map(([, p]) => p)));
+    return new Map(
+      [...known].map(([d, outs]) => [d, new Map(outs.filter(([, p]) => valid.has(p)))]),
+    );
+  }
+
   readDerivation(drvPath: string): Promise<Derivation> {
     return readDerivationFile(drvPath, this.storeDir);
   }

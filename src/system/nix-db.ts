@@ -59,8 +59,9 @@ export class NixDbStore implements NixStore {
       this.refs = this.db.prepare(
         "SELECT v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?",
       );
+      // The realised outputs: those of the derivation's outputs that are valid.
       this.outputs = this.db.prepare(
-        "SELECT o.id AS id, o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON d.id = o.drv WHERE d.path = ?",
+        "SELECT o.id AS id, o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON d.id = o.drv JOIN ValidPaths v ON v.path = o.path WHERE d.path = ?",
       );
     } catch (cause) {
       throw new NixError(
@@ -147,9 +148,19 @@ export class NixDbStore implements NixStore {
 
   derivationOutputs(drvPath: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (const { id, path } of this.outputs.all(drvPath)) {
-      if (this.byPath.get(path)) out.set(id, path);
-    }
+    for (const { id, path } of this.outputs.all(drvPath)) out.set(id, path);
+    return Promise.resolve(out);
+  }
+
+  derivationOutputsOf(drvPaths: readonly string[]): Promise<Map<string, Map<string, string>>> {
+    const out = new Map<string, Map<string, string>>();
+    this.db.transaction(() => {
+      for (const d of drvPaths) {
+        const m = new Map<string, string>();
+        for (const { id, path } of this.outputs.all(d)) m.set(id, path);
+        out.set(d, m);
+      }
+    })();
     return Promise.resolve(out);
   }
 
