@@ -90,21 +90,31 @@ export function parseJsonStrict(text: string): unknown {
   const value: unknown = JSON.parse(text);
   // The text is valid JSON now, so a scan that skips strings sees only structure.
   const objects: (Set<string> | null)[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === "{") objects.push(new Set());
-    else if (ch === "[") objects.push(null);
-    else if (ch === "}" || ch === "]") objects.pop();
-    else if (ch === '"') {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x7b /* { */) objects.push(new Set());
+    else if (ch === 0x5b /* [ */) objects.push(null);
+    else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) objects.pop();
+    else if (ch === 0x22 /* " */) {
       let j = i + 1;
-      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      let k = j + 1;
-      while (/\s/.test(text[k] ?? "")) k++;
+      let escaped = false;
+      for (let c = text.charCodeAt(j); c !== 0x22; c = text.charCodeAt(j)) {
+        if (c === 0x5c /* \ */) {
+          escaped = true;
+          j += 2;
+        } else j++;
+      }
       const keys = objects.at(-1);
-      if (text[k] === ":" && keys) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (keys.has(key)) throw new SyntaxError(`duplicate key "${key}"`);
-        keys.add(key);
+      if (keys) {
+        let k = j + 1;
+        for (let c = text.charCodeAt(k); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;)
+          c = text.charCodeAt(++k);
+        if (text.charCodeAt(k) === 0x3a /* : */) {
+          const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+          if (keys.has(key)) throw new SyntaxError(`duplicate key "${key}"`);
+          keys.add(key);
+        }
       }
       i = j;
     }

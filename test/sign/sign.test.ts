@@ -19,7 +19,7 @@ import {
   type PublicKey,
 } from "../../src/sign/index.js";
 import { loadPublicKeys, loadSigner, writeKeyPair } from "../../src/system/key-files.js";
-import { verifyAttestation } from "../../src/verify/index.js";
+import { parseJsonStrict, verifyAttestation } from "../../src/verify/index.js";
 import { run, tempDir, useTestNix } from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
@@ -283,4 +283,18 @@ test("in-toto v1.2 predicate-specific payloadType: accepted, and the signature s
     });
     assert.match(r.reason ?? "", /payloadType is/, bad);
   }
+});
+
+test("parseJsonStrict refuses a duplicate key wherever it is, however it is escaped, and nothing else", () => {
+  const dup = (t: string) => assert.throws(() => parseJsonStrict(t), /duplicate key/);
+  dup('{"a": 1, "a": 2}');
+  dup('{"ab" : 1,\n\t"a\\u0062": 2}');
+  dup('{"x": [{"k": 1}, {"k": 2, "k": 3}]}');
+  assert.deepEqual(parseJsonStrict('{"a": {"a": 1}, "b": ["a", "a"], "c": "a\\"b", "a\\"b": 1}'), {
+    a: { a: 1 },
+    b: ["a", "a"],
+    c: 'a"b',
+    'a"b': 1,
+  });
+  assert.throws(() => parseJsonStrict('{"a": }'), SyntaxError);
 });
