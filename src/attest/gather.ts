@@ -65,8 +65,16 @@ export interface GatherOptions {
 export class DerivationCache {
   private readonly derivations = new Map<string, Promise<Derivation>>();
   private readonly outputs = new Map<string, Promise<Map<string, string>>>();
-  constructor(private readonly store: NixStore) {}
+  /**
+   * `retain: false` reads each derivation afresh and keeps none, for one pass over a
+   * large graph that visits each once (an SBOM): memory stays flat.
+   */
+  constructor(
+    private readonly store: NixStore,
+    private readonly o: { retain?: boolean } = {},
+  ) {}
   get(drvPath: string): Promise<Derivation> {
+    if (this.o.retain === false) return this.store.readDerivation(drvPath);
     let d = this.derivations.get(drvPath);
     if (!d) {
       d = this.store.readDerivation(drvPath);

@@ -51,6 +51,8 @@ export type DerivationEncoding = "utf8" | "latin1";
 
 class Reader {
   pos = 0;
+  /** Where the next backslash at or after `pos` is (-1: none left); found once, not per string. */
+  private backslashAt = -2;
   constructor(
     readonly text: string,
     readonly what: string,
@@ -82,7 +84,9 @@ class Reader {
     let start = this.pos;
     for (;;) {
       const quote = this.text.indexOf('"', this.pos);
-      const backslash = this.text.indexOf("\\", this.pos);
+      if (this.backslashAt !== -1 && this.backslashAt < this.pos)
+        this.backslashAt = this.text.indexOf("\\", this.pos);
+      const backslash = this.backslashAt;
       if (quote === -1) this.fail("closing '\"'");
       if (backslash === -1 || quote < backslash) {
         out += this.text.slice(start, quote);

@@ -28,6 +28,8 @@ export interface NixStore {
   readonly storeDir: string;
   /** Path infos of the given valid paths; paths that are not valid are absent from the map. */
   pathInfos(paths: readonly string[]): Promise<Map<string, PathInfo>>;
+  /** The NAR sha256 (hex) of the given valid paths; cheaper than pathInfos when that is all. */
+  narHashes(paths: readonly string[]): Promise<Map<string, string>>;
   /** The closure (the paths and everything they reference), sorted. */
   closure(paths: readonly string[]): Promise<string[]>;
   /** The realised output paths of a derivation, by output name; unbuilt outputs are absent. */

@@ -166,8 +166,9 @@ async function buildNodes(
       queue.push(p);
     }
   };
-  const drvs = new Map<string, Derivation>();
-  const missing: SbomNode[] = [];
+  // Each derivation becomes its node as it is read, so that the derivations
+  // themselves need not be kept; NAR hashes come in one query at the end.
+  const nodes: SbomNode[] = [];
   const sources = new Set<string>();
   while (queue.length > 0) {
     const drvPath = queue.pop() as string;
@@ -177,7 +178,7 @@ async function buildNodes(
       : await tryDerivation(cache, drvPath);
     if (!drv) {
       const storeName = parseStorePath(drvPath, store.storeDir).name;
-      missing.push({
+      nodes.push({
         id: drvPath,
         kind: "derivation",
         ...nameAndVersion(undefined, storeName),
@@ -186,7 +187,6 @@ async function buildNodes(
       });
       continue;
     }
-    drvs.set(drvPath, drv);
     for (const src of drv.inputSrcs) {
       // A source can itself be a .drv (builtins.derivation with a drv-valued input).
       if (isDerivationPath(src)) {
@@ -194,10 +194,6 @@ async function buildNodes(
       } else sources.add(src);
     }
     for (const [input] of drv.inputDrvs) visit(input);
-  }
-  const infos = await store.pathInfos([...drvs.keys(), ...sources]);
-  const nodes: SbomNode[] = [...missing];
-  for (const [drvPath, drv] of drvs) {
     const node: SbomNode = {
       id: drvPath,
       kind: "derivation",
@@ -206,21 +202,27 @@ async function buildNodes(
       outputs: drv.outputs.map(([name, o]) => ("path" in o ? { name, path: o.path } : { name })),
       dependsOn: [...drv.inputDrvs.map(([p]) => p), ...drv.inputSrcs].sort(),
     };
-    const narHash = infos.get(drvPath)?.narHash;
-    if (narHash) node.narHash = narHash;
     const fixed = fixedOutput(drv);
     if (fixed) node.fixedOutput = fixed;
     nodes.push(node);
   }
+  const hashes = await store.narHashes([
+    ...nodes.filter((n) => n.unknown === undefined).map((n) => n.id),
+    ...sources,
+  ]);
+  for (const n of nodes) {
+    const h = hashes.get(n.id);
+    if (h && n.unknown === undefined) n.narHash = h;
+  }
   for (const src of sources) {
-    const info = infos.get(src);
+    const narHash = hashes.get(src);
     const node: SbomNode = {
       id: src,
       kind: "source",
       ...parseDrvName(parseStorePath(src, store.storeDir).name),
       dependsOn: [],
     };
-    if (info) node.narHash = info.narHash;
+    if (narHash) node.narHash = narHash;
     else node.unknown = "not a valid store path";
     nodes.push(node);
   }
@@ -240,7 +242,7 @@ export async function gatherSbomGraph(
   roots: SbomRoots,
   closure: ClosureKind,
   meta: (node: SbomNode) => PackageMeta | undefined = () => undefined,
-  cache: DerivationCache = new DerivationCache(store),
+  cache: DerivationCache = new DerivationCache(store, { retain: false }),
 ): Promise<SbomGraph> {
   const byId = new Map<string, SbomNode>();
   if (closure !== "build")

@@ -99,6 +99,11 @@ export class NixCliStore implements NixStore {
     return new Map(known.filter(([, p]) => valid.has(p)));
   }
 
+  async narHashes(paths: readonly string[]): Promise<Map<string, string>> {
+    const infos = await this.pathInfos(paths);
+    return new Map([...infos].map(([p, i]) => [p, i.narHash]));
+  }
+
   async derivationOutputsOf(
     drvPaths: readonly string[],
   ): Promise<Map<string, Map<string, string>>> {

@@ -152,6 +152,20 @@ export class NixDbStore implements NixStore {
     return Promise.resolve(out);
   }
 
+  narHashes(paths: readonly string[]): Promise<Map<string, string>> {
+    const q = (this.hashOf ??= this.db.prepare("SELECT hash FROM ValidPaths WHERE path = ?"));
+    const out = new Map<string, string>();
+    this.db.transaction(() => {
+      for (const p of paths) {
+        const row = q.get(p) as { hash: string } | undefined;
+        if (row) out.set(p, parseNixHash(row.hash, "sha256").hex);
+      }
+    })();
+    return Promise.resolve(out);
+  }
+
+  private hashOf: Database.Statement | undefined;
+
   derivationOutputsOf(drvPaths: readonly string[]): Promise<Map<string, Map<string, string>>> {
     const out = new Map<string, Map<string, string>>();
     this.db.transaction(() => {
