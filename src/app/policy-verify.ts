@@ -11,7 +11,7 @@ import {
 } from "../policy/index.js";
 import type { BundleSigner } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
-import { hashNar } from "../system/nar-dump.js";
+import { hashNars } from "../system/nar-hash-pool.js";
 import { buildClosure } from "./closure.js";
 
 export type ClosureScope = "none" | "runtime" | "build";
@@ -58,6 +58,12 @@ export async function closurePaths(
   return [...paths].sort();
 }
 
+function rehashed(digests: ReadonlyMap<string, { sha256: string }>, path: string): string {
+  const d = digests.get(path);
+  if (!d) throw new Error(`internal: ${path} was not rehashed`);
+  return d.sha256;
+}
+
 /** Gather what the policy needs to know of each path, then evaluate it. */
 export async function verifyWithPolicy(
   ctx: PolicyVerifyContext,
@@ -69,12 +75,16 @@ export async function verifyWithPolicy(
   const paths = await closurePaths(ctx.nix, roots, scope);
   const infos = await ctx.nix.pathInfos(paths);
   const rootSet = new Set(roots);
+  // Rehashed on all cores, the largest paths first.
+  const digests = ctx.rehash
+    ? await hashNars([...infos.values()].map((i) => ({ path: i.path, narSize: i.narSize })))
+    : undefined;
   const closure: ClosurePath[] = paths.map((path) => {
     const info = infos.get(path);
     return {
       path,
       root: rootSet.has(path),
-      ...(info ? { info, sha256: ctx.rehash ? hashNar(path).sha256 : info.narHash } : {}),
+      ...(info ? { info, sha256: digests ? rehashed(digests, path) : info.narHash } : {}),
       attestations: ctx.store
         .find({ subjectName: path })
         .map((a) => ({ id: a.id, bundle: a.bundle })),

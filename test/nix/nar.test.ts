@@ -5,6 +5,7 @@ import { mkfifoSync } from "../helpers/fifo.js";
 import { join } from "node:path";
 import { test } from "node:test";
 import { dumpNar, hashNar } from "../../src/system/nar-dump.js";
+import { hashNars } from "../../src/system/nar-hash-pool.js";
 import { build, nixPathInfo, run, tempDir, useTestNix } from "../helpers/nix.js";
 
 useTestNix();
@@ -79,5 +80,25 @@ test("files that cannot be in a NAR, and missing paths, give clear errors", () =
   assert.throws(() => hashNar(join(dir, "missing")), {
     code: "NOT_VALID",
     message: /does not exist/,
+  });
+});
+
+test("hashNars on worker threads, largest first, equals Nix's record for every path; a bad path is its error", async () => {
+  const paths = run("nix-store", ["--query", "--requisites", ...build("app", `pool-${Date.now()}`)])
+    .split("\n")
+    .filter((p) => p !== "");
+  // Enough paths that the pool starts its threads (64 or more), each path several times over.
+  const many = Array.from({ length: 80 }, (_, i) => paths[i % paths.length] as string);
+  const sized = [...new Set(many)].map((p, i) => ({ path: p, narSize: i * 1000 }));
+  const inputs = many.map((p, i) => ({ path: `${p}`, narSize: i }));
+  const threaded = await hashNars(inputs, 2);
+  for (const { path } of sized) {
+    assert.equal(sha256Base32(threaded.get(path)?.sha256 ?? ""), nixHash(path), path);
+  }
+  const dir = tempDir();
+  mkfifoSync(join(dir, "fifo"));
+  await assert.rejects(hashNars([...inputs, { path: dir, narSize: 1 }], 2), {
+    code: "NAR_UNSUPPORTED_FILE",
+    message: /fifo is neither/,
   });
 });
