@@ -102,7 +102,8 @@ export class DerivationCache {
     await Promise.all(inputs.map((i) => this.get(i)));
     const ask = [...new Set([...drvPaths, ...inputs])].filter((d) => !this.outputs.has(d));
     const outputs = await this.store.derivationOutputsOf(ask);
-    for (const d of ask) this.outputs.set(d, Promise.resolve(outputs.get(d) ?? new Map<string, string>()));
+    for (const d of ask)
+      this.outputs.set(d, Promise.resolve(outputs.get(d) ?? new Map<string, string>()));
     await this.pathInfos([
       ...drvPaths,
       ...[...outputs.values()].flatMap((m) => [...m.values()]),
