@@ -84,6 +84,12 @@ function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Peak resident memory of a process so far (VmHWM), in MiB. */
+function peakRssMiB(pid: number | undefined): number {
+  const status = readFileSync(`/proc/${pid ?? 0}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
 function keygen(e: NodeJS.ProcessEnv): void {
   must(spawnSync(process.execPath, [BIN, "keygen"], { env: e }), "keygen");
 }
@@ -183,6 +189,7 @@ const fromLog: number[] = [];
 const fromReg: number[] = [];
 const drains: number[] = [];
 const daemonCpu: number[] = [];
+const daemonRss: number[] = [];
 
 const scenarios: Record<string, () => Promise<number>> = {
   // 1. No observation.
@@ -199,6 +206,7 @@ const scenarios: Record<string, () => Promise<number>> = {
     await waitAttested(store, before + n + 1);
     drains.push((Date.now() - tBuilt) / 1000);
     daemonCpu.push(cpuSeconds(daemon.pid));
+    daemonRss.push(peakRssMiB(daemon.pid));
     daemon.kill("SIGTERM");
     await new Promise((r) => daemon.once("exit", r));
     latencies(store, closure(b.top));
@@ -239,6 +247,9 @@ const med = (name: string) => percentile(times[name] ?? [], 50);
 const cpu = percentile(daemonCpu, 50);
 console.log(
   `  daemon CPU (user + system) per build of ${n + 1}: ${cpu.toFixed(2)} s = ${((cpu / (n + 1)) * 1000).toFixed(2)} ms per attestation`,
+);
+console.log(
+  `  daemon peak RSS while attesting the ${n + 1}-build burst: ${Math.max(...daemonRss).toFixed(0)} MiB (target <= 150)`,
 );
 console.log(`  no observation           ${med("none").toFixed(2)} s (median)`);
 console.log(
