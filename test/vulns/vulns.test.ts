@@ -16,6 +16,14 @@ useTestNix();
 const SALT = `vulns-${process.pid}-${Date.now()}`;
 const RECORDS = join(FIXTURES, "vulns");
 
+/** An attribute of test/fixtures/vulns.nix, built: its output path. */
+function buildFixture(attr: string, salt = SALT): string {
+  return run("nix-build", [
+    join(FIXTURES, "vulns.nix"),
+    ...["-A", attr, "--argstr", "salt", salt, "--no-out-link"],
+  ]).trim();
+}
+
 /** An OpenVEX 0.2.0 document by the test's security team. */
 function openVex(id: string, statements: unknown[]): string {
   return JSON.stringify({
@@ -123,15 +131,7 @@ test("vulns update imports OSV and CVE JSON 5 records once; a malformed record a
 test("vulns matches by Nix name and version with each record's ordering, honours CVE patches, skips development snapshots, and says why", async () => {
   const env = cliHome();
   assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
-  const top = run("nix-build", [
-    join(FIXTURES, "vulns.nix"),
-    "-A",
-    "top",
-    "--argstr",
-    "salt",
-    SALT,
-    "--no-out-link",
-  ]).trim();
+  const top = buildFixture("top");
   const r = provenix(["vulns", "--json", top], env);
   assert.equal(r.code, 1, r.stderr + r.stdout);
   const [scan] = (JSON.parse(r.stdout) as { scans: Scan[] }).scans;
@@ -308,15 +308,7 @@ test("vulns matches by Nix name and version with each record's ordering, honours
 test("accuracy on openssl, glibc and sudo records: SemVer and Nix ranges, distribution records, sources, CPEs and knownVulnerabilities from --meta, CycloneDX VEX", async () => {
   const env = cliHome();
   assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
-  const top = run("nix-build", [
-    join(FIXTURES, "vulns.nix"),
-    "-A",
-    "accuracy",
-    "--argstr",
-    "salt",
-    SALT,
-    "--no-out-link",
-  ]).trim();
+  const top = buildFixture("accuracy");
   const scanOf = (args: string[], code = 1): Scan => {
     const r = provenix(["vulns", "--json", ...args, top], env);
     assert.equal(r.code, code, r.stderr + r.stdout);
@@ -505,15 +497,7 @@ test("vulns --attest signs the scan as an in-toto vulns v0.2 statement about the
   const env = cliHome();
   assert.equal(provenix(["keygen", "--format", "pem-p256"], env).code, 0);
   assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
-  const top = run("nix-build", [
-    join(FIXTURES, "vulns.nix"),
-    "-A",
-    "top",
-    "--argstr",
-    "salt",
-    `${SALT}-attest`,
-    "--no-out-link",
-  ]).trim();
+  const top = buildFixture("top", `${SALT}-attest`);
   const r = provenix(["vulns", "--json", "--attest", top], env);
   assert.equal(r.code, 1, r.stderr);
   const [scan] = (JSON.parse(r.stdout) as { scans: { attestation?: { id: number } }[] }).scans;
@@ -556,15 +540,7 @@ test("require.vulnerabilities in a policy: verify --policy fails the paths an un
   const env = cliHome();
   assert.equal(provenix(["keygen"], env).code, 0);
   assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
-  const top = run("nix-build", [
-    join(FIXTURES, "vulns.nix"),
-    "-A",
-    "top",
-    "--argstr",
-    "salt",
-    `${SALT}-policy`,
-    "--no-out-link",
-  ]).trim();
+  const top = buildFixture("top", `${SALT}-policy`);
   const closure = run("nix-store", ["--query", "--requisites", top]).trim().split("\n");
   const attested = provenix(["attest", ...closure.filter((p) => !p.endsWith(".patch"))], env);
   assert.equal(attested.code, 0, attested.stderr);
@@ -641,15 +617,7 @@ test("daemon --vulns signs a scan of each build's outputs beside its provenance"
   assert.equal(provenix(["vulns", "update", "--from", RECORDS], env).code, 0);
   const d = Daemon.start(t, ["--no-gc-roots", "--poll", "100", "--vulns"], env);
   await d.waitFor((e) => e.event === "started", "start");
-  const top = run("nix-build", [
-    join(FIXTURES, "vulns.nix"),
-    "-A",
-    "top",
-    "--argstr",
-    "salt",
-    `${SALT}-daemon`,
-    "--no-out-link",
-  ]).trim();
+  const top = buildFixture("top", `${SALT}-daemon`);
   await d.waitFor((e) => e.event === "attested" && e.path === top, "the top attested");
   const xz = run("nix-store", ["--query", "--requisites", top])
     .trim()
