@@ -11,6 +11,7 @@ import {
 } from "../policy/index.js";
 import type { BundleSigner } from "../sign/index.js";
 import type { AttestationStore } from "../store/index.js";
+import { preverifySignatures } from "../verify/index.js";
 import { hashNars } from "../system/nar-hash-pool.js";
 import { buildClosure } from "./closure.js";
 
@@ -90,7 +91,13 @@ export async function verifyWithPolicy(
         .map((a) => ({ id: a.id, bundle: a.bundle })),
     };
   });
-  return evaluatePolicy(policy, closure, { now, digest: sha256 });
+  // Every signature checked ahead on all cores (libuv's pool); the pure evaluation
+  // then finds the results instead of checking them one by one.
+  const signatures = await preverifySignatures(
+    closure.flatMap((c) => c.attestations.map((a) => a.bundle)),
+    [...policy.builders.flatMap((b) => b.keys)],
+  );
+  return evaluatePolicy(policy, closure, { now, digest: sha256, signatures });
 }
 
 export interface VsaOptions {

@@ -9,6 +9,7 @@ import {
   narinfoSigner,
   verifyAttestation,
   type AttestationVerification,
+  type SignatureResults,
 } from "../verify/index.js";
 import { exceptionFor, globToRegExp, type Policy } from "./policy.js";
 
@@ -69,6 +70,8 @@ export interface EvaluateOptions {
   readonly now: Date;
   /** sha256 of a bundle's bytes (hashing is the caller's; this stays pure and fast). */
   readonly digest: (bytes: Uint8Array) => string;
+  /** Signatures checked ahead (preverifySignatures), so that this pure pass need not. */
+  readonly signatures?: SignatureResults;
 }
 
 function buildTypeOf(statement: Statement): string | undefined {
@@ -125,6 +128,7 @@ function checkProvenance(
   p: ClosurePath,
   sha256: string,
   builderKeys: readonly PublicKey[],
+  signatures: SignatureResults | undefined,
 ): ProvenanceOk | { reason: string } {
   const identities = policy.builders.flatMap((b) => b.identities);
   const keyless = policy.keyless ? { keyless: { material: policy.keyless, identities } } : {};
@@ -133,6 +137,7 @@ function checkProvenance(
     v: verifyAttestation(a.bundle, {
       trustedKeys: builderKeys,
       ...keyless,
+      ...(signatures ? { signatures } : {}),
       predicateType: SLSA_PROVENANCE_V1,
       subject: { name: p.path, sha256 },
     }),
@@ -256,7 +261,7 @@ export function evaluatePolicy(
       first.set(p.path, { reason: `${p.path} is not in the local store, so it cannot be checked` });
       continue;
     }
-    const r = checkProvenance(policy, p, p.sha256, builderKeys);
+    const r = checkProvenance(policy, p, p.sha256, builderKeys, o.signatures);
     if ("reason" in r) {
       first.set(p.path, r);
       continue;
@@ -280,6 +285,7 @@ export function evaluatePolicy(
       const sbom = p.attestations.find((a) => {
         const v = verifyAttestation(a.bundle, {
           trustedKeys: builderKeys,
+          ...(o.signatures ? { signatures: o.signatures } : {}),
           subject: { name: p.path, sha256: p.sha256 ?? "" },
         });
         return v.ok && v.statement && SBOM_PREDICATES.includes(v.statement.predicateType);

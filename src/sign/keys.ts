@@ -83,6 +83,27 @@ export function verifySignature(key: PublicKey, data: Uint8Array, signature: Uin
   }
 }
 
+/** verifySignature on libuv's thread pool: many of them run on all cores. */
+export function verifySignatureAsync(
+  key: PublicKey,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(
+        key.algorithm === "ed25519" ? null : "sha256",
+        data,
+        key.key,
+        signature,
+        (err, ok) => resolve(err ? false : ok),
+      );
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
 function makeSigner(privateKey: KeyObject, publicKey: PublicKey): Signer {
   return {
     publicKey,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
 import {
   IN_TOTO_PAYLOAD_TYPE,
@@ -19,6 +20,7 @@ import {
   SignError,
   sigstoreKeyHint,
   verifySignature,
+  verifySignatureAsync,
   type PublicKey,
 } from "../sign/index.js";
 
@@ -55,6 +57,77 @@ export interface Expectations {
   readonly minBuildLevel?: number;
   /** The artifact this attestation must be about: a subject with this name and sha256. */
   readonly subject?: { readonly name: string; readonly sha256: string };
+  /**
+   * Signatures already checked over these exact bytes (preverifySignatures, on all
+   * cores): a result found here stands for calling verifySignature again.
+   */
+  readonly signatures?: SignatureResults;
+}
+
+/** Results of signature checks, by key and exact signed bytes. */
+export class SignatureResults {
+  private readonly results = new Map<string, boolean>();
+
+  private static id(key: PublicKey, data: Uint8Array, signature: Uint8Array): string {
+    return createHash("sha256")
+      .update(key.keyid)
+      .update("\0")
+      .update(sigstoreKeyHint(key))
+      .update("\0")
+      .update(Buffer.from(signature).toString("base64"))
+      .update("\0")
+      .update(data)
+      .digest("hex");
+  }
+
+  set(key: PublicKey, data: Uint8Array, signature: Uint8Array, ok: boolean): void {
+    this.results.set(SignatureResults.id(key, data, signature), ok);
+  }
+
+  /** Whether the signature verifies with the key: the recorded result, else checked now. */
+  check(key: PublicKey, data: Uint8Array, signature: Uint8Array): boolean {
+    return (
+      this.results.get(SignatureResults.id(key, data, signature)) ??
+      verifySignature(key, data, signature)
+    );
+  }
+}
+
+/** The trusted keys in the order to try them: the one the bundle names first. */
+function keysToTry(trusted: readonly PublicKey[], hint: string): PublicKey[] {
+  const named = (k: PublicKey) => Number(k.keyid === hint || sigstoreKeyHint(k) === hint);
+  return [...trusted].sort((a, b) => named(b) - named(a));
+}
+
+/**
+ * Check the DSSE signatures of key-signed bundles ahead, on libuv's thread pool,
+ * with the keys verifyAttestation would try, in its order. Bundles that do not
+ * parse, and keyless ones, are left to verifyAttestation.
+ */
+export async function preverifySignatures(
+  bundles: readonly Uint8Array[],
+  keys: readonly PublicKey[],
+): Promise<SignatureResults> {
+  const results = new SignatureResults();
+  await Promise.all(
+    bundles.map(async (bytes) => {
+      let parsed;
+      try {
+        parsed = parseBundle(bytes);
+      } catch {
+        return;
+      }
+      const [sig] = parsed.envelope.signatures;
+      if (!sig || parsed.certificate) return;
+      const pae = preAuthEncoding(parsed.envelope.payloadType, parsed.envelope.payload);
+      for (const k of keysToTry(keys, sig.keyid || parsed.keyHint || "")) {
+        const ok = await verifySignatureAsync(k, pae, sig.sig);
+        results.set(k, pae, sig.sig, ok);
+        if (ok) return;
+      }
+    }),
+  );
+  return results;
 }
 
 export interface AttestationVerification {
@@ -165,11 +238,13 @@ function keySignature(
   // Bundles before 0.2 name the key by provenix's keyid; newer ones, and cosign's,
   // by the Sigstore hint.
   const hint = sig.keyid || keyHint || "";
-  const named = (k: PublicKey) => Number(k.keyid === hint || sigstoreKeyHint(k) === hint);
-  const keys = [...expect.trustedKeys].sort((a, b) => named(b) - named(a));
+  const keys = keysToTry(expect.trustedKeys, hint);
   if (keys.length === 0) return { reason: "no trusted keys were given" };
   const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
-  const signer = keys.find((k) => verifySignature(k, pae, sig.sig));
+  const check = expect.signatures
+    ? (k: PublicKey) => (expect.signatures as SignatureResults).check(k, pae, sig.sig)
+    : (k: PublicKey) => verifySignature(k, pae, sig.sig);
+  const signer = keys.find(check);
   if (!signer) {
     const as = hint ? ` (signed as '${hint}')` : "";
     return { reason: `signature does not verify with any of ${keys.length} trusted key(s)${as}` };

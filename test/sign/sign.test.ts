@@ -19,7 +19,7 @@ import {
   type PublicKey,
 } from "../../src/sign/index.js";
 import { loadPublicKeys, loadSigner, writeKeyPair } from "../../src/system/key-files.js";
-import { parseJsonStrict, verifyAttestation } from "../../src/verify/index.js";
+import { parseJsonStrict, preverifySignatures, verifyAttestation } from "../../src/verify/index.js";
 import { run, tempDir, useTestNix } from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
@@ -297,4 +297,30 @@ test("parseJsonStrict refuses a duplicate key wherever it is, however it is esca
     'a"b': 1,
   });
   assert.throws(() => parseJsonStrict('{"a": }'), SyntaxError);
+});
+
+test("signatures checked ahead on the thread pool give verifyAttestation the same verdicts: good, tampered, wrong key, ECDSA", async () => {
+  const ed = parseSecretKey(generateKeyPair("nix", "pre-1").secret);
+  const p256 = parseSecretKey(generateKeyPair("pem-p256", "pre-2").secret);
+  const other = parseSecretKey(generateKeyPair("nix", "pre-3").secret);
+  const good = signBundle(statement, IN_TOTO_PAYLOAD_TYPE, ed);
+  const ecdsa = signBundle(statement, IN_TOTO_PAYLOAD_TYPE, p256);
+  const byOther = signBundle(statement, IN_TOTO_PAYLOAD_TYPE, other);
+  const json = JSON.parse(good.toString()) as { dsseEnvelope: { payload: string } };
+  json.dsseEnvelope.payload = Buffer.from(
+    statement.toString().replace("https://example/p", "https://example/q"),
+  ).toString("base64");
+  const tampered = Buffer.from(JSON.stringify(json));
+  const keys = [ed.publicKey, p256.publicKey];
+  const bundles = [good, ecdsa, byOther, tampered, Buffer.from("not a bundle")];
+  const signatures = await preverifySignatures(bundles, keys);
+  for (const b of bundles) {
+    const direct = verifyAttestation(b, { trustedKeys: keys });
+    const ahead = verifyAttestation(b, { trustedKeys: keys, signatures });
+    assert.deepEqual(ahead, direct);
+  }
+  assert.deepEqual(
+    bundles.map((b) => verifyAttestation(b, { trustedKeys: keys, signatures }).ok),
+    [true, true, false, false, false],
+  );
 });
