@@ -126,7 +126,20 @@ ${SIGNING_HELP}`,
     const attribute = typeof inv.values.attr === "string" ? inv.values.attr : undefined;
     const only = strings(inv.values.output);
     const sbom = typeof inv.values.sbom === "string" ? sbomChoices(inv.values, "sbom") : undefined;
-    const results: AttestResult<unknown>[] = [];
+    // What --json prints of each, and no more: a farm's batch holds thousands.
+    const results: AttestedSummary[] = [];
+    const summary = (r: AttestResult<unknown>): AttestedSummary => ({
+      predicateType: r.statement.predicateType,
+      derivation: r.drvPath,
+      subjects: r.subjects,
+      attestation: {
+        id: r.attestationId,
+        inserted: r.inserted,
+        keyid: r.keyid,
+        store: ctx.store.path,
+      },
+      builderId: ctx.config.builderId,
+    });
     // Signed statements are stored in batches, one transaction each.
     let pending: { signed: SignedStatement; statement: Statement }[] = [];
     const flush = () => {
@@ -141,7 +154,7 @@ ${SIGNING_HELP}`,
           bundle: signed.bundle,
           statement,
         };
-        results.push(r);
+        if (inv.json) results.push(summary(r));
         if (!inv.json) {
           inv.io.out(`attested ${r.drvPath}\n`);
           for (const s of r.subjects) inv.io.out(`  ${s.name}  sha256:${s.sha256}\n`);
@@ -206,7 +219,7 @@ ${SIGNING_HELP}`,
           sbom.format,
           document,
         );
-        results.push(r);
+        if (inv.json) results.push(summary(r));
         if (!inv.json)
           inv.io.out(
             `attested ${sbom.format} SBOM (${sbom.closure} closure) of ${arg}\n${stored(r, ctx.store.path)}`,
@@ -215,25 +228,19 @@ ${SIGNING_HELP}`,
     }
     flush();
     if (inv.json) {
-      printJson(
-        inv,
-        results.map((r) => ({
-          predicateType: r.statement.predicateType,
-          derivation: r.drvPath,
-          subjects: r.subjects,
-          attestation: {
-            id: r.attestationId,
-            inserted: r.inserted,
-            keyid: r.keyid,
-            store: ctx.store.path,
-          },
-          builderId: ctx.config.builderId,
-        })),
-      );
+      printJson(inv, results);
     }
     return EXIT.OK;
   },
 };
+
+interface AttestedSummary {
+  predicateType: string;
+  derivation: string;
+  subjects: readonly { name: string; sha256: string }[];
+  attestation: { id: number; inserted: boolean; keyid: string; store: string };
+  builderId: string;
+}
 
 function stored(r: AttestResult<unknown>, store: string): string {
   return r.inserted
