@@ -125,17 +125,18 @@ const cpeVendors = (cpes: readonly string[]): Set<string> =>
  * no match, and says so.
  */
 function link(p: Package, a: AffectedPackage): { link?: Link; mismatch?: string } {
-  for (const purl of p.purls ?? []) {
-    if (a.purl && purlKey(a.purl) !== undefined && purlKey(a.purl) === purlKey(purl))
-      return { link: { rule: "purl", evidence: `${a.purl} = ${purl}`, version: p.version } };
-  }
+  const entryPurl = a.purl !== undefined ? purlKey(a.purl) : undefined;
+  const purl = entryPurl && (p.purls ?? []).find((u) => purlKey(u) === entryPurl);
+  if (purl) return { link: { rule: "purl", evidence: `${a.purl} = ${purl}`, version: p.version } };
+  const entryCpes = a.cpes.flatMap((x) => {
+    const c = parseCpe(x);
+    return c ? [{ name: x, key: cpeKey(c) }] : [];
+  });
   for (const c of p.cpes ?? []) {
     const mine = parseCpe(c);
-    const theirs = a.cpes.find((x) => {
-      const y = parseCpe(x);
-      return mine && y && cpeKey(y) === cpeKey(mine);
-    });
-    if (theirs) return { link: { rule: "CPE", evidence: `${theirs} ~ ${c}`, version: p.version } };
+    const theirs = mine && entryCpes.find((x) => x.key === cpeKey(mine));
+    if (theirs)
+      return { link: { rule: "CPE", evidence: `${theirs.name} ~ ${c}`, version: p.version } };
   }
   const entryVendors = cpeVendors(a.cpes);
   if (a.vendor) entryVendors.add(a.vendor);
@@ -150,8 +151,9 @@ function link(p: Package, a: AffectedPackage): { link?: Link; mismatch?: string 
       link: { rule: "name and version", evidence: `${who} = ${p.name}`, version: p.version },
     };
   }
+  const entryRepo = a.repo !== undefined ? repoKey(a.repo) : undefined;
   for (const url of p.sourceUrls) {
-    if (a.repo && repoKey(a.repo) !== undefined && repoKey(a.repo) === repoKey(url))
+    if (entryRepo !== undefined && entryRepo === repoKey(url))
       return {
         link: {
           rule: "source repository",
@@ -187,16 +189,12 @@ export function matchPackage(
   const who = `${p.name}-${p.version}`;
   for (const adv of advisories) {
     if (adv.withdrawn) continue;
+    const decide = (decision: Decision["decision"], reason: string) =>
+      decisions.push({ advisory: adv.id, package: who, decision, reason });
     const linked: { a: AffectedPackage; link: Link }[] = [];
     for (const a of adv.affected) {
       const l = link(p, a);
-      if (l.mismatch)
-        decisions.push({
-          advisory: adv.id,
-          package: who,
-          decision: "vendor-mismatch",
-          reason: l.mismatch,
-        });
+      if (l.mismatch) decide("vendor-mismatch", l.mismatch);
       if (l.link) linked.push({ a, link: l.link });
     }
     if (linked.length === 0) continue;
@@ -212,15 +210,7 @@ export function matchPackage(
         distributionSays.push(
           ...a.problems.map((why) => ({ distribution: a.distribution ?? "", why })),
         );
-      else
-        for (const problem of a.problems) {
-          decisions.push({
-            advisory: adv.id,
-            package: who,
-            decision: "unevaluated-range",
-            reason: problem,
-          });
-        }
+      else for (const problem of a.problems) decide("unevaluated-range", problem);
       const v = versionAffected(a, l.version);
       const fix = a.distribution && !v.affected ? pastFix(a, l.version) : undefined;
       if (a.distribution && fix !== undefined)
@@ -228,13 +218,7 @@ export function matchPackage(
           distribution: a.distribution,
           why: `${l.version} is not below its fixed build's upstream version ${fix}`,
         });
-      if (v.problem)
-        decisions.push({
-          advisory: adv.id,
-          package: who,
-          decision: "not-comparable",
-          reason: v.problem,
-        });
+      if (v.problem) decide("not-comparable", v.problem);
       if (v.affected) {
         const why = a.distribution
           ? `${v.why}; the versions of ${a.distribution} are that distribution's builds, compared by their upstream part`
@@ -245,20 +229,16 @@ export function matchPackage(
     }
     // Where an upstream entry names the package too, it decides; a distribution's alone is reported.
     if (!hit && distributionSays.length > 0 && linked.every(({ a }) => a.distribution))
-      decisions.push({
-        advisory: adv.id,
-        package: who,
-        decision: "distribution-record",
-        reason: `only records of distributions' own builds name it (compared by the upstream part of their versions; their fixes may be backports that upstream ${p.version} lacks), and they do not say it is affected: ${grouped(distributionSays)}`,
-      });
+      decide(
+        "distribution-record",
+        `only records of distributions' own builds name it (compared by the upstream part of their versions; their fixes may be backports that upstream ${p.version} lacks), and they do not say it is affected: ${grouped(distributionSays)}`,
+      );
     if (!hit) {
       if (snapshot)
-        decisions.push({
-          advisory: adv.id,
-          package: who,
-          decision: "unstable-version",
-          reason: `${p.version} is a development snapshot (a date, not a release): release ranges are not compared with it`,
-        });
+        decide(
+          "unstable-version",
+          `${p.version} is a development snapshot (a date, not a release): release ranges are not compared with it`,
+        );
       continue;
     }
     const ids = [adv.id, ...adv.aliases].map((i) => i.toUpperCase());
