@@ -44,16 +44,20 @@ export async function closurePackages(
       return undefined; // garbage-collected or unreadable: nothing known of it (the package is still scanned)
     }
   };
-  // The URLs each input derivation fetches: a fixed-output derivation with URLs is a source.
-  const fods = new Map<string, string[]>();
-  const sourceUrls = async (drvPath: string): Promise<string[]> => {
-    let urls = fods.get(drvPath);
-    if (urls === undefined) {
+  // What each input derivation fetches (a fixed-output derivation with URLs is a
+  // source, or a fetched patch), and where it puts it.
+  const fetches = new Map<string, { urls: string[]; outputs: string[] }>();
+  const fetchOf = async (drvPath: string) => {
+    let f = fetches.get(drvPath);
+    if (f === undefined) {
       const d = await read(drvPath);
-      urls = (d && fixedOutput(d)?.urls) || [];
-      fods.set(drvPath, urls);
+      f = {
+        urls: (d && fixedOutput(d)?.urls) || [],
+        outputs: (d?.outputs ?? []).flatMap(([, o]) => ("path" in o ? [o.path] : [])),
+      };
+      fetches.set(drvPath, f);
     }
-    return urls;
+    return f;
   };
   const usedAsSource = new Set<string>();
   const byKey = new Map<
@@ -93,14 +97,12 @@ export async function closurePackages(
       const patchPaths = value.split(/\s+/).filter((x) => x !== "");
       patches = patchPaths.map(baseName);
       for (const [input] of d.inputDrvs) {
-        const src = await sourceUrls(input);
-        if (src.length === 0) continue;
+        const f = await fetchOf(input);
+        if (f.urls.length === 0) continue;
         usedAsSource.add(input);
         // A fetched patch (fetchpatch) is not a source: its URLs may name the CVE it fixes.
-        const outputs = (await read(input))?.outputs ?? [];
-        if (outputs.some(([, o]) => "path" in o && patchPaths.includes(o.path)))
-          patches.push(...src);
-        else urls.push(...src);
+        if (f.outputs.some((o) => patchPaths.includes(o))) patches.push(...f.urls);
+        else urls.push(...f.urls);
       }
     }
     const pkg: Package = {

@@ -82,8 +82,8 @@ export class DerivationCache {
     }
     return d;
   }
-  /** Realised outputs of an input derivation (already built, so they do not change). */
-  inputOutputs(drvPath: string): Promise<Map<string, string>> {
+  /** Realised outputs of a derivation (built, so they do not change), read once. */
+  outputsOf(drvPath: string): Promise<Map<string, string>> {
     let o = this.outputs.get(drvPath);
     if (!o) {
       o = this.store.derivationOutputs(drvPath);
@@ -153,8 +153,7 @@ export async function gatherBuildFacts(
   derivations: DerivationCache = new DerivationCache(store),
 ): Promise<BuildFacts> {
   const derivation = await derivations.get(drvPath);
-  // Realised outputs do not change once built; the cache reads each derivation's once.
-  const realised = await derivations.inputOutputs(drvPath);
+  const realised = await derivations.outputsOf(drvPath);
   const wanted = options.outputs ?? derivation.outputs.map(([name]) => name);
   const outputs: { name: string; path: string }[] = [];
   for (const name of wanted) {
@@ -177,7 +176,7 @@ export async function gatherBuildFacts(
   }));
   for (const [inputDrvPath, names] of derivation.inputDrvs) {
     const inputDrv = await derivations.get(inputDrvPath);
-    const inputOutputs = await derivations.inputOutputs(inputDrvPath);
+    const inputOutputs = await derivations.outputsOf(inputDrvPath);
     const fixedOutput = fixedOutputFacts(inputDrv);
     for (const output of names) {
       const path = inputOutputs.get(output);

@@ -90,13 +90,7 @@ export class NixCliStore implements NixStore {
   }
 
   async derivationOutputs(drvPath: string): Promise<Map<string, string>> {
-    const drv = await this.readDerivation(drvPath);
-    const known = drv.outputs.flatMap(([name, o]) => {
-      const p = outputPath(o);
-      return p === undefined ? [] : [[name, p] as const];
-    });
-    const valid = new Set(await this.validPaths(known.map(([, p]) => p)));
-    return new Map(known.filter(([, p]) => valid.has(p)));
+    return (await this.derivationOutputsOf([drvPath])).get(drvPath) ?? new Map<string, string>();
   }
 
   async narHashes(paths: readonly string[]): Promise<Map<string, string>> {

@@ -147,9 +147,13 @@ export class NixDbStore implements NixStore {
   }
 
   derivationOutputs(drvPath: string): Promise<Map<string, string>> {
+    return Promise.resolve(this.realisedOutputs(drvPath));
+  }
+
+  private realisedOutputs(drvPath: string): Map<string, string> {
     const out = new Map<string, string>();
     for (const { id, path } of this.outputs.all(drvPath)) out.set(id, path);
-    return Promise.resolve(out);
+    return out;
   }
 
   narHashes(paths: readonly string[]): Promise<Map<string, string>> {
@@ -169,11 +173,7 @@ export class NixDbStore implements NixStore {
   derivationOutputsOf(drvPaths: readonly string[]): Promise<Map<string, Map<string, string>>> {
     const out = new Map<string, Map<string, string>>();
     this.db.transaction(() => {
-      for (const d of drvPaths) {
-        const m = new Map<string, string>();
-        for (const { id, path } of this.outputs.all(d)) m.set(id, path);
-        out.set(d, m);
-      }
+      for (const d of drvPaths) out.set(d, this.realisedOutputs(d));
     })();
     return Promise.resolve(out);
   }
