@@ -155,7 +155,7 @@ ${SIGNING_HELP}`,
           statement,
         };
         if (inv.json) results.push(summary(r));
-        if (!inv.json) {
+        else {
           inv.io.out(`attested ${r.drvPath}\n`);
           for (const s of r.subjects) inv.io.out(`  ${s.name}  sha256:${s.sha256}\n`);
           inv.io.out(stored(r, ctx.store.path));
@@ -220,7 +220,7 @@ ${SIGNING_HELP}`,
           document,
         );
         if (inv.json) results.push(summary(r));
-        if (!inv.json)
+        else
           inv.io.out(
             `attested ${sbom.format} SBOM (${sbom.closure} closure) of ${arg}\n${stored(r, ctx.store.path)}`,
           );

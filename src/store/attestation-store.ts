@@ -3,7 +3,7 @@ import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
-import { Journal, JOURNAL_SCHEMA } from "./journal.js";
+import { Journal, JOURNAL_ATTESTATION_INDEX, JOURNAL_SCHEMA } from "./journal.js";
 import { PUSH_KIND_SCHEMA, PUSH_SCHEMA, Pushes } from "./pushes.js";
 import { REBUILD_SCHEMA, Rebuilds } from "./rebuilds.js";
 import { prepared } from "./table.js";
@@ -43,6 +43,7 @@ CREATE INDEX attestations_created_at ON attestations(created_at);
   REBUILD_SCHEMA,
   PUSH_SCHEMA,
   PUSH_KIND_SCHEMA,
+  JOURNAL_ATTESTATION_INDEX,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 

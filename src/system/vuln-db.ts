@@ -191,16 +191,16 @@ export class VulnDb {
       id: string;
       record: Buffer | null;
     }[];
+    const forget = this.db.prepare("UPDATE advisories SET sha256 = '' WHERE id = ?");
+    const renormalised = this.db.prepare("UPDATE advisories SET advisory = ? WHERE id = ?");
     this.db.transaction(() => {
       for (const r of rows) {
         if (r.record === null) {
-          this.db.prepare("UPDATE advisories SET sha256 = '' WHERE id = ?").run(r.id);
+          forget.run(r.id);
           continue;
         }
         const a = parseRecord(inflateRawSync(r.record), `stored record ${r.id}`);
-        this.db
-          .prepare("UPDATE advisories SET advisory = ? WHERE id = ?")
-          .run(JSON.stringify(a), r.id);
+        renormalised.run(JSON.stringify(a), r.id);
         this.index(a);
       }
       this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('format', ?)").run(FORMAT);

@@ -139,7 +139,11 @@ test("a schema-1 store (before the journal and rebuilds) is migrated in place, i
   assert.equal(reopened.rebuilds.getReport(digest)?.content.toString(), "r");
   reopened.close();
   const check = new Database(path, { readonly: true });
-  assert.equal(check.pragma("user_version", { simple: true }), 5);
+  assert.equal(check.pragma("user_version", { simple: true }), 6);
+  assert.ok(
+    check.prepare("SELECT 1 FROM sqlite_master WHERE name = 'journal_attestation'").get(),
+    "the journal is indexed by attestation, for gc",
+  );
   check.close();
 });
 
@@ -149,7 +153,9 @@ test("a schema-4 store (pushes without kind) is migrated in place: its image pus
   store.pushes.enqueue("/nix/store/a", "registry.example/nix/a:tag", 1);
   store.close();
   const raw = new Database(path);
-  raw.exec("DROP INDEX pushes_kind_due; ALTER TABLE pushes DROP COLUMN kind;");
+  raw.exec(
+    "DROP INDEX journal_attestation; DROP INDEX pushes_kind_due; ALTER TABLE pushes DROP COLUMN kind;",
+  );
   raw.pragma("user_version = 4");
   raw.close();
   const reopened = AttestationStore.open(path);
