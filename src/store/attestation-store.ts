@@ -3,7 +3,7 @@ import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
-import { Journal, JOURNAL_ATTESTATION_INDEX, JOURNAL_SCHEMA } from "./journal.js";
+import { Journal, JOURNAL_SCHEMA } from "./journal.js";
 import { PUSH_KIND_SCHEMA, PUSH_SCHEMA, Pushes } from "./pushes.js";
 import { REBUILD_SCHEMA, Rebuilds } from "./rebuilds.js";
 import { prepared } from "./table.js";
@@ -43,7 +43,11 @@ CREATE INDEX attestations_created_at ON attestations(created_at);
   REBUILD_SCHEMA,
   PUSH_SCHEMA,
   PUSH_KIND_SCHEMA,
-  JOURNAL_ATTESTATION_INDEX,
+  // What refers to an attestation, indexed: provenix gc updates it when it removes one.
+  `
+CREATE INDEX journal_attestation ON journal(attestation_id);
+CREATE INDEX rebuild_items_attestation ON rebuild_items(attestation_id);
+`,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -401,7 +405,11 @@ export class AttestationStore {
     }
   }
 
-  /** Remove attestations (their subjects, and the journal entries that point at them), in one transaction. */
+  /**
+   * Remove attestations in one transaction: their subjects, the journal entries
+   * that point at them, and the link from a rebuild run's item (the item and its
+   * verdict stay).
+   */
   remove(ids: readonly number[]): number {
     if (ids.length === 0) return 0;
     try {
@@ -410,6 +418,9 @@ export class AttestationStore {
           const list = JSON.stringify(ids);
           this.stmt(
             "DELETE FROM journal WHERE attestation_id IN (SELECT value FROM json_each(?))",
+          ).run(list);
+          this.stmt(
+            "UPDATE rebuild_items SET attestation_id = NULL WHERE attestation_id IN (SELECT value FROM json_each(?))",
           ).run(list);
           return this.stmt(
             "DELETE FROM attestations WHERE id IN (SELECT value FROM json_each(?))",

@@ -27,11 +27,6 @@ CREATE TABLE daemon_state (
 );
 `;
 
-/** Schema 6: `provenix gc` removes the journal rows of the attestations it removes, by this. */
-export const JOURNAL_ATTESTATION_INDEX = `
-CREATE INDEX journal_attestation ON journal(attestation_id);
-`;
-
 export type JournalStatus = "pending" | "attested" | "failed" | "substituted" | "vanished";
 export type JournalSource = ObservationSource;
 

@@ -154,7 +154,7 @@ test("a schema-4 store (pushes without kind) is migrated in place: its image pus
   store.close();
   const raw = new Database(path);
   raw.exec(
-    "DROP INDEX journal_attestation; DROP INDEX pushes_kind_due; ALTER TABLE pushes DROP COLUMN kind;",
+    "DROP INDEX journal_attestation; DROP INDEX rebuild_items_attestation; DROP INDEX pushes_kind_due; ALTER TABLE pushes DROP COLUMN kind;",
   );
   raw.pragma("user_version = 4");
   raw.close();
@@ -180,4 +180,28 @@ test("a schema-4 store (pushes without kind) is migrated in place: its image pus
     skipped: 0,
   });
   reopened.close();
+});
+
+test("removing attestations takes their subjects and journal entries, and unlinks a rebuild item without losing its verdict", () => {
+  const store = AttestationStore.open(join(tempDir(), "remove.db"));
+  const gone = store.put(attestation(10)).id;
+  const kept = store.put(attestation(11)).id;
+  store.journal.record("b", [{ path: "/nix/store/x", status: "pending", source: "nix-db" }], 1);
+  store.journal.markAttested("b", ["/nix/store/x"], gone, 2);
+  const run = store.rebuilds.openRun("/nix/store/r.drv", "build", "b", ["/nix/store/r.drv"], false);
+  store.rebuilds.setItem(run.id, {
+    drvPath: "/nix/store/r.drv",
+    status: "reproducible",
+    attestationId: gone,
+  });
+  assert.equal(store.remove([gone]), 1);
+  assert.deepEqual(
+    store.find({}).map((a) => a.id),
+    [kept],
+  );
+  assert.equal(store.journal.get("b", "/nix/store/x"), undefined);
+  assert.deepEqual(store.rebuilds.items(run.id), [
+    { drvPath: "/nix/store/r.drv", status: "reproducible" },
+  ]);
+  store.close();
 });
