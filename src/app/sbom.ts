@@ -2,12 +2,13 @@ import { STATEMENT_TYPE, type ResourceDescriptor, type Statement } from "../atte
 import type { NixStore } from "../nix/index.js";
 import {
   gatherSbomGraph,
-  toSpdx,
+  writeSpdx,
   type ClosureKind,
   type CycloneDxVersion,
   type PackageMeta,
   type SbomNode,
   type SbomRoots,
+  type Sink,
 } from "../sbom/index.js";
 import { signAndStore, type AttestResult, type SignContext } from "./attest.js";
 
@@ -28,19 +29,29 @@ export interface SbomOptions {
   readonly meta?: (node: SbomNode) => PackageMeta | undefined;
 }
 
-/** The SBOM document (JSON text) for the roots' closure. */
-export async function makeSbom(nix: NixStore, roots: SbomRoots, o: SbomOptions): Promise<string> {
+/** Write the SBOM document (JSON text) for the roots' closure to `sink`, a piece at a time. */
+export async function writeSbom(
+  nix: NixStore,
+  roots: SbomRoots,
+  o: SbomOptions,
+  sink: Sink,
+): Promise<void> {
   const graph = await gatherSbomGraph(nix, roots, o.closure, o.meta);
-  return o.format === "spdx"
-    ? toSpdx(graph, {
-        toolVersion: o.toolVersion,
-        ...(o.timestamp ? { timestamp: o.timestamp } : {}),
-      })
-    : (await import("../sbom/cyclonedx.js")).toCycloneDx(graph, {
-        toolVersion: o.toolVersion,
-        ...(o.cyclonedxVersion ? { version: o.cyclonedxVersion } : {}),
-        ...(o.timestamp ? { timestamp: o.timestamp } : {}),
-      });
+  const common = { toolVersion: o.toolVersion, ...(o.timestamp ? { timestamp: o.timestamp } : {}) };
+  if (o.format === "spdx") writeSpdx(graph, common, sink);
+  else
+    (await import("../sbom/cyclonedx.js")).writeCycloneDx(
+      graph,
+      { ...common, ...(o.cyclonedxVersion ? { version: o.cyclonedxVersion } : {}) },
+      sink,
+    );
+}
+
+/** The SBOM document (JSON text) for the roots' closure, as one string. */
+export async function makeSbom(nix: NixStore, roots: SbomRoots, o: SbomOptions): Promise<string> {
+  const parts: string[] = [];
+  await writeSbom(nix, roots, o, (c) => parts.push(c));
+  return parts.join("");
 }
 
 /** An in-toto statement whose predicate is an SBOM about the outputs it describes. */

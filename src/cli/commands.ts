@@ -205,7 +205,9 @@ ${SIGNING_HELP}`,
       }
       if (sbom) {
         flush();
-        const { roots, document } = await sbomFor(ctx, arg, inv.values, sbom);
+        const parts: string[] = [];
+        const roots = await sbomFor(ctx, arg, inv.values, sbom, (c) => parts.push(c));
+        const document = parts.join("");
         const infos = await ctx.nix.pathInfos(roots.outputs);
         const subjects = roots.outputs.map((p) => ({
           name: p,

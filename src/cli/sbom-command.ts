@@ -1,5 +1,6 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { makeSbom, type SbomFormat } from "../app/sbom.js";
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { writeSbom, type SbomFormat } from "../app/sbom.js";
 import { NixError } from "../nix/index.js";
 import {
   metaLookup,
@@ -9,6 +10,7 @@ import {
   type PackageMeta,
   type SbomNode,
   type SbomRoots,
+  type Sink,
 } from "../sbom/index.js";
 import { runNix } from "../system/exec.js";
 import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
@@ -122,13 +124,14 @@ function parseTimestamp(v: unknown): Date | undefined {
   return d;
 }
 
-/** Everything `sbom` and `attest --sbom` need to make one document. */
+/** Everything `sbom` and `attest --sbom` need to make one document, written to `sink`. */
 export async function sbomFor(
   ctx: Context,
   arg: string,
   values: Record<string, unknown>,
   choices: SbomChoices,
-): Promise<{ roots: SbomRoots; document: string }> {
+  sink: Sink,
+): Promise<SbomRoots> {
   const attribute = typeof values.attr === "string" ? values.attr : undefined;
   const roots = await sbomRoots(ctx, arg, {
     build: values.build === true,
@@ -144,13 +147,18 @@ export async function sbomFor(
     throw new NixError("NOT_VALID", `${arg} has no derivation available for a build-closure SBOM`);
   }
   const timestamp = parseTimestamp(values.timestamp);
-  const document = await makeSbom(ctx.nix, roots, {
-    ...choices,
-    toolVersion: VERSION,
-    ...(timestamp ? { timestamp } : {}),
-    meta: await metaFor(roots, values.meta, attribute),
-  });
-  return { roots, document };
+  await writeSbom(
+    ctx.nix,
+    roots,
+    {
+      ...choices,
+      toolVersion: VERSION,
+      ...(timestamp ? { timestamp } : {}),
+      meta: await metaFor(roots, values.meta, attribute),
+    },
+    sink,
+  );
+  return roots;
 }
 
 /**
@@ -170,6 +178,13 @@ export async function metaFor(
   const rootIds = new Set([...roots.outputs, ...roots.derivations]);
   return (n) =>
     fromFile?.(n) ?? (rootIds.has(n.id) || rootIds.has(n.drvPath ?? "") ? rootMeta : undefined);
+}
+
+/** A file-system error writing `out` is a usage error (disk full keeps its own exit); others pass. */
+function outputError(e: unknown, out: string): unknown {
+  const errno = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || errno.syscall === undefined || errno.code === "ENOSPC") return e;
+  return new CliError("USAGE", `cannot write ${out}: ${errno.code}`);
 }
 
 export const sbomCommand: Command = {
@@ -212,11 +227,34 @@ Options:
     const [arg, ...extra] = inv.positionals;
     if (arg === undefined || extra.length > 0)
       throw new CliError("USAGE", "sbom takes exactly one target (see --help)");
-    const { document } = await sbomFor(ctx, arg, inv.values, sbomChoices(inv.values, "format"));
-    if (typeof inv.values.out === "string") {
-      writeFileSync(inv.values.out, document);
-      if (inv.json) inv.io.out(JSON.stringify({ written: inv.values.out }) + "\n");
-    } else inv.io.out(document);
+    const choices = sbomChoices(inv.values, "format");
+    const out = inv.values.out;
+    if (typeof out !== "string") {
+      await sbomFor(ctx, arg, inv.values, choices, (t) => inv.io.out(t));
+      return EXIT.OK;
+    }
+    // Written beside the target and renamed into place: never a half-written file.
+    const temporary = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
+    let fd: number;
+    try {
+      fd = openSync(temporary, "wx", 0o644);
+    } catch (e) {
+      throw outputError(e, out);
+    }
+    try {
+      await sbomFor(ctx, arg, inv.values, choices, (t) => writeSync(fd, t));
+      closeSync(fd);
+      renameSync(temporary, out);
+    } catch (e) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      rmSync(temporary, { force: true });
+      throw outputError(e, out);
+    }
+    if (inv.json) inv.io.out(JSON.stringify({ written: out }) + "\n");
     return EXIT.OK;
   },
 };

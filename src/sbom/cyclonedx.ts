@@ -1,5 +1,6 @@
 import * as CDX from "@cyclonedx/cyclonedx-library";
 import type { SbomGraph, SbomNode } from "./graph.js";
+import { collect, writeJson, type Sink } from "./json-stream.js";
 import { packageUrl } from "./purl.js";
 
 // CycloneDX JSON through the CycloneDX library: its models, its normaliser for the
@@ -61,11 +62,20 @@ function component(node: SbomNode): CDX.Models.Component {
   return c;
 }
 
-/** A CycloneDX JSON document for the graph: deterministic, no serial number or timestamp unless asked. */
-export function toCycloneDx(
-  graph: SbomGraph,
-  options: { version?: CycloneDxVersion; timestamp?: Date; toolVersion: string },
-): string {
+export interface CycloneDxOptions {
+  version?: CycloneDxVersion;
+  timestamp?: Date;
+  toolVersion: string;
+}
+
+/**
+ * Write the CycloneDX JSON document for the graph to `sink`, one component at a
+ * time: deterministic, no serial number or timestamp unless asked. The bytes are
+ * those of the library's own serializer with sortLists (the nodes are sorted by
+ * store path, which is also the order of their bom-refs), but neither the whole
+ * model nor the whole text is held at once.
+ */
+export function writeCycloneDx(graph: SbomGraph, options: CycloneDxOptions, sink: Sink): void {
   const bom = new CDX.Models.Bom();
   bom.metadata.tools.components.add(
     new CDX.Models.Component(CDX.Enums.ComponentType.Application, "provenix", {
@@ -77,18 +87,30 @@ export function toCycloneDx(
   for (const r of graph.roots)
     bom.metadata.properties.add(new CDX.Models.Property("provenix:root", r));
 
-  const components = new Map(graph.nodes.map((n) => [n.id, component(n)]));
-  for (const n of graph.nodes) {
-    const c = components.get(n.id) as CDX.Models.Component;
-    for (const d of n.dependsOn) {
-      const dep = components.get(d);
-      if (dep) c.dependencies.add(dep.bomRef);
+  const factory = new CDX.Serialize.JSON.Normalize.Factory(SPECS[options.version ?? "1.6"]);
+  const normalizeOptions = { sortLists: true };
+  const head = factory.makeForBom().normalize(bom, normalizeOptions) as unknown as Record<
+    string,
+    unknown
+  >;
+  const ids = new Set(graph.nodes.map((n) => n.id));
+  const normalizer = factory.makeForComponent();
+  function* components() {
+    for (const n of graph.nodes) {
+      const c = normalizer.normalize(component(n), normalizeOptions);
+      if (c !== undefined) yield c;
     }
-    bom.components.add(c);
   }
-  const spec = SPECS[options.version ?? "1.6"];
-  const serializer = new CDX.Serialize.JsonSerializer(
-    new CDX.Serialize.JSON.Normalize.Factory(spec),
-  );
-  return serializer.serialize(bom, { sortLists: true, space: 2 }) + "\n";
+  function* dependencies() {
+    for (const n of graph.nodes) {
+      const dependsOn = n.dependsOn.filter((d) => d !== n.id && ids.has(d));
+      yield { ref: n.id, dependsOn: dependsOn.length > 0 ? dependsOn : undefined };
+    }
+  }
+  writeJson(head, { components: components(), dependencies: dependencies() }, sink);
+}
+
+/** The CycloneDX JSON document for the graph, as one string. */
+export function toCycloneDx(graph: SbomGraph, options: CycloneDxOptions): string {
+  return collect((sink) => writeCycloneDx(graph, options, sink));
 }

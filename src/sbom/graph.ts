@@ -92,6 +92,48 @@ export function fixedOutput(drv: Derivation): FixedOutputSource | undefined {
   return { method: out.method, hashAlgo: out.hashAlgo, hash: out.hash, urls: fetchUrls(drv) };
 }
 
+/**
+ * Own copies of the strings a node keeps, one per distinct string. A string read
+ * from a .drv is a slice of the file's whole text and keeps all of it alive: at
+ * 50,000 derivations that is most of the memory an SBOM takes.
+ */
+class Strings {
+  private readonly seen = new Map<string, string>();
+  get(s: string): string {
+    let own = this.seen.get(s);
+    if (own === undefined) {
+      own = s.padEnd(s.length + 1).slice(0, -1); // a copy: padEnd writes a new string
+      this.seen.set(own, own);
+    }
+    return own;
+  }
+  node(n: SbomNode): SbomNode {
+    const own = (x: string) => this.get(x);
+    const out: SbomNode = {
+      ...n,
+      id: own(n.id),
+      name: own(n.name),
+      version: own(n.version),
+      dependsOn: n.dependsOn.map(own),
+    };
+    if (n.drvPath !== undefined) out.drvPath = own(n.drvPath);
+    if (n.outputs)
+      out.outputs = n.outputs.map((o) =>
+        o.path === undefined ? { name: own(o.name) } : { name: own(o.name), path: own(o.path) },
+      );
+    if (n.fixedOutput) {
+      const f = n.fixedOutput;
+      out.fixedOutput = {
+        method: own(f.method),
+        hashAlgo: own(f.hashAlgo),
+        hash: own(f.hash),
+        urls: f.urls.map(own),
+      };
+    }
+    return out;
+  }
+}
+
 async function tryDerivation(
   cache: DerivationCache,
   drvPath: string | undefined,
@@ -111,6 +153,7 @@ async function runtimeNodes(
   store: NixStore,
   roots: string[],
   cache: DerivationCache,
+  strings: Strings,
 ): Promise<SbomNode[]> {
   const paths = await store.closure(roots);
   const infos = await store.pathInfos(paths);
@@ -147,7 +190,7 @@ async function runtimeNodes(
         ? `deriver ${info.deriver} is not available (garbage-collected?)`
         : "no deriver recorded (added to the store, or substituted without one)";
     }
-    nodes.push(node);
+    nodes.push(strings.node(node));
   }
   return nodes;
 }
@@ -157,13 +200,15 @@ async function buildNodes(
   store: NixStore,
   roots: string[],
   cache: DerivationCache,
+  strings: Strings,
 ): Promise<SbomNode[]> {
   const seen = new Set<string>(roots);
   const queue = [...roots];
   const visit = (p: string) => {
-    if (!seen.has(p)) {
-      seen.add(p);
-      queue.push(p);
+    const own = strings.get(p);
+    if (!seen.has(own)) {
+      seen.add(own);
+      queue.push(own);
     }
   };
   // Each derivation becomes its node as it is read, so that the derivations
@@ -191,7 +236,7 @@ async function buildNodes(
       // A source can itself be a .drv (builtins.derivation with a drv-valued input).
       if (isDerivationPath(src)) {
         visit(src);
-      } else sources.add(src);
+      } else sources.add(strings.get(src));
     }
     for (const [input] of drv.inputDrvs) visit(input);
     const node: SbomNode = {
@@ -204,7 +249,7 @@ async function buildNodes(
     };
     const fixed = fixedOutput(drv);
     if (fixed) node.fixedOutput = fixed;
-    nodes.push(node);
+    nodes.push(strings.node(node));
   }
   const hashes = await store.narHashes([
     ...nodes.filter((n) => n.unknown === undefined).map((n) => n.id),
@@ -245,10 +290,11 @@ export async function gatherSbomGraph(
   cache: DerivationCache = new DerivationCache(store, { retain: false }),
 ): Promise<SbomGraph> {
   const byId = new Map<string, SbomNode>();
+  const strings = new Strings();
   if (closure !== "build")
-    for (const n of await runtimeNodes(store, roots.outputs, cache)) byId.set(n.id, n);
+    for (const n of await runtimeNodes(store, roots.outputs, cache, strings)) byId.set(n.id, n);
   if (closure !== "runtime") {
-    for (const n of await buildNodes(store, roots.derivations, cache)) {
+    for (const n of await buildNodes(store, roots.derivations, cache, strings)) {
       if (!byId.has(n.id)) byId.set(n.id, n);
     }
     // In "both", an output also depends on the derivation that built it.

@@ -4,3 +4,4 @@ export * from "./purl.js";
 export * from "./graph.js";
 export * from "./spdx.js";
 export * from "./meta.js";
+export * from "./json-stream.js";

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { collect, writeJson, type Sink } from "./json-stream.js";
 import { packageUrl } from "./purl.js";
 import type { SbomGraph, SbomNode } from "./graph.js";
 
@@ -73,38 +74,46 @@ function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+export interface SpdxOptions {
+  timestamp?: Date;
+  toolVersion: string;
+}
+
 /**
- * An SPDX 2.3 JSON document. `created` is required by SPDX: it is the given time, or
- * the roots' registration time, so the same closure gives the same bytes.
+ * Write the SPDX 2.3 JSON document to `sink`, a package at a time. `created` is
+ * required by SPDX: it is the given time, or the roots' registration time, so the
+ * same closure gives the same bytes.
  */
-export function toSpdx(
-  graph: SbomGraph,
-  options: { timestamp?: Date; toolVersion: string },
-): string {
+export function writeSpdx(graph: SbomGraph, options: SpdxOptions, sink: Sink): void {
   const created = options.timestamp ?? new Date((graph.rootsRegisteredAt ?? 0) * 1000);
   const namespaceHash = createHash("sha256")
     .update(graph.closure + "\n" + graph.roots.join("\n"))
     .digest("hex");
   const rootName = graph.roots.map((r) => r.slice(r.lastIndexOf("/") + 1)).join(", ");
-  const ids = new Map(graph.nodes.map((n) => [n.id, spdxId(n)]));
-  const relationships = [
-    ...graph.roots
-      .filter((r) => ids.has(r))
-      .map((r) => ({
+  const ids = new Set(graph.nodes.map((n) => n.id));
+  const describes = graph.roots.filter((r) => ids.has(r)).map((r) => spdxId({ id: r }));
+  function* packages() {
+    for (const n of graph.nodes) yield spdxPackage(n);
+  }
+  function* relationships() {
+    for (const id of describes)
+      yield {
         spdxElementId: "SPDXRef-DOCUMENT",
         relationshipType: "DESCRIBES",
-        relatedSpdxElement: ids.get(r) as string,
-      })),
-    ...graph.nodes.flatMap((n) =>
-      n.dependsOn
-        .filter((d) => ids.has(d))
-        .map((d) => ({
-          spdxElementId: ids.get(n.id) as string,
-          relationshipType: "DEPENDS_ON",
-          relatedSpdxElement: ids.get(d) as string,
-        })),
-    ),
-  ];
+        relatedSpdxElement: id,
+      };
+    for (const n of graph.nodes) {
+      const from = spdxId(n);
+      for (const d of n.dependsOn) {
+        if (ids.has(d))
+          yield {
+            spdxElementId: from,
+            relationshipType: "DEPENDS_ON",
+            relatedSpdxElement: spdxId({ id: d }),
+          };
+      }
+    }
+  }
   const doc = {
     spdxVersion: "SPDX-2.3",
     dataLicense: "CC0-1.0",
@@ -115,9 +124,12 @@ export function toSpdx(
       created: rfc3339(created),
       creators: [`Tool: provenix-${options.toolVersion}`],
     },
-    documentDescribes: graph.roots.filter((r) => ids.has(r)).map((r) => ids.get(r) as string),
-    packages: graph.nodes.map(spdxPackage),
-    relationships,
+    documentDescribes: describes,
   };
-  return JSON.stringify(doc, null, 2) + "\n";
+  writeJson(doc, { packages: packages(), relationships: relationships() }, sink);
+}
+
+/** The SPDX 2.3 JSON document, as one string. */
+export function toSpdx(graph: SbomGraph, options: SpdxOptions): string {
+  return collect((sink) => writeSpdx(graph, options, sink));
 }

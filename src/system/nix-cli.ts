@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import {
   DEFAULT_STORE_DIR,
   isDerivationPath,
@@ -31,9 +31,30 @@ export function readDerivationFile(
   });
 }
 
+// One buffer for every .drv read, grown as needed: reading tens of thousands of
+// them with readFileSync allocates a buffer each outside the JS heap, which the
+// allocator keeps long after they are garbage (most of an SBOM's peak memory).
+let readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** The file's bytes, valid until the next call (parse and check them before then). */
 function readDrvBytes(drvPath: string): Buffer {
   try {
-    return readFileSync(drvPath);
+    const fd = openSync(drvPath, "r");
+    try {
+      let length = 0;
+      for (;;) {
+        if (length === readBuffer.length) {
+          const bigger = Buffer.allocUnsafeSlow(readBuffer.length * 2);
+          readBuffer.copy(bigger);
+          readBuffer = bigger;
+        }
+        const n = readSync(fd, readBuffer, length, readBuffer.length - length, null);
+        if (n === 0) return readBuffer.subarray(0, length);
+        length += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new NixError(

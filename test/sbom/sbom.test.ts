@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { cliHome, provenix, type CliResult } from "../helpers/cli.js";
@@ -178,6 +178,16 @@ test("output is byte-identical across runs; --timestamp is the only way to add a
     }
   }
   assert.doesNotMatch(ok(provenix(["sbom", app as string], env)), /"timestamp"|serialNumber/);
+
+  // -o writes the same bytes into place, and leaves nothing else behind.
+  const dir = tempDir();
+  const file = join(dir, "sbom.json");
+  ok(provenix(["sbom", "--closure", "both", app as string, "-o", file], env));
+  assert.equal(
+    readFileSync(file, "utf8"),
+    ok(provenix(["sbom", "--closure", "both", app as string], env)),
+  );
+  assert.deepEqual(readdirSync(dir), ["sbom.json"]);
   assert.match(
     ok(provenix(["sbom", "--timestamp", "2026-01-02T03:04:05Z", app as string], env)),
     /"timestamp": "2026-01-02T03:04:05.000Z"/,
@@ -231,6 +241,15 @@ test("bad input: outside the store, not built, a garbage-collected deriver, a da
   assert.match(r.stderr, /is not built: a runtime SBOM needs its outputs/);
   r = provenix(["sbom", "--closure", "sideways", "/nix/store/x"], env);
   assert.equal(r.code, 2);
+  const [built] = build("app");
+  r = provenix(["sbom", built as string, "-o", "/nonexistent-dir/sbom.json"], env);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "provenix: cannot write /nonexistent-dir/sbom.json: ENOENT\n");
+  // A target that fails part-way leaves no file, not even a partial one.
+  const dir = tempDir();
+  r = provenix(["sbom", "/etc/hostname", "-o", join(dir, "x.json")], env);
+  assert.equal(r.code, 3);
+  assert.deepEqual(readdirSync(dir), []);
 
   // The deriver of an output is garbage-collected: the component says so.
   const salt = `sbom-gc-${Date.now()}`;
