@@ -8,11 +8,12 @@ import {
   type PublicKey,
   type Signer,
 } from "../sign/index.js";
-import { openPkcs11Signer } from "./pkcs11.js";
 
 /** Load a signing key, refusing files that group or others can read. Errors never quote the key. */
 export async function loadSigner(path: string): Promise<Signer> {
   if (isPkcs11Uri(path)) {
+    // The PKCS#11 binding (a native addon) loads only for a pkcs11: key.
+    const { openPkcs11Signer } = await import("./pkcs11.js");
     return openPkcs11Signer(path, {
       ...(process.env.PROVENIX_PKCS11_MODULE
         ? { modulePath: process.env.PROVENIX_PKCS11_MODULE }

@@ -6,7 +6,7 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import yauzl from "yauzl";
+import type yauzl from "yauzl";
 import {
   affectedKeys,
   parseCve,
@@ -51,9 +51,10 @@ export interface ImportResult {
 
 /** The `.json` entries of a zip archive (OSV publishes one per ecosystem: all.zip). */
 async function zipEntries(file: string): Promise<{ file: string; bytes: Buffer }[]> {
+  const { default: zipReader } = await import("yauzl"); // only an update reads zips
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.openPromise(file, { lazyEntries: true });
+    zip = await zipReader.openPromise(file, { lazyEntries: true });
   } catch (e) {
     throw new VulnError("MALFORMED_RECORD", `${file}: not a zip archive: ${(e as Error).message}`);
   }
