@@ -7,9 +7,20 @@
 import type { KeyObject } from "node:crypto";
 import type { Bundle } from "@sigstore/bundle";
 import { X509Certificate } from "@sigstore/core";
-import { TrustedRoot } from "@sigstore/protobuf-specs";
-import { toSignedEntity, toTrustMaterial, Verifier, type TrustMaterial } from "@sigstore/verify";
+import { createRequire } from "node:module";
+import type * as ProtobufSpecs from "@sigstore/protobuf-specs";
+import type * as SigstoreVerify from "@sigstore/verify";
+import type { TrustMaterial } from "@sigstore/verify";
 import { SignError } from "../sign/index.js";
+
+// @sigstore/verify and the protobuf specs (three dozen modules) load when a
+// certificate bundle or a trusted root is first met, not for verification by key.
+const require = createRequire(import.meta.url);
+let verifyModule: typeof SigstoreVerify | undefined;
+let specsModule: typeof ProtobufSpecs | undefined;
+const sigstoreVerify = () => (verifyModule ??= require("@sigstore/verify") as typeof SigstoreVerify);
+const protobufSpecs = () =>
+  (specsModule ??= require("@sigstore/protobuf-specs") as typeof ProtobufSpecs);
 
 /** Fulcio's certificate extensions (fulcio docs/oid-info.md), by cosign's names. */
 export const FULCIO_EXTENSIONS: Readonly<Record<string, string>> = {
@@ -116,7 +127,7 @@ export function parseTrustedRoot(bytes: Uint8Array, what: string): TrustMaterial
     );
   }
   try {
-    return toTrustMaterial(TrustedRoot.fromJSON(json));
+    return sigstoreVerify().toTrustMaterial(protobufSpecs().TrustedRoot.fromJSON(json));
   } catch (e) {
     throw new SignError(
       "MALFORMED_TRUST_ROOT",
@@ -209,6 +220,7 @@ export function verifyKeyless(bundle: Bundle, trust: KeylessTrust): KeylessResul
   try {
     // A keyless signature needs a transparency-log entry, an SCT, and a trusted time
     // (the entry's integrated time, or an RFC 3161 timestamp).
+    const { Verifier, toSignedEntity } = sigstoreVerify();
     const verifier = new Verifier(trust.material, {
       tlogThreshold: 1,
       ctlogThreshold: 1,
@@ -255,6 +267,7 @@ export function verifyTimestamps(
     publicKey: () => ({ publicKey: key, validFor: () => true }),
   };
   try {
+    const { Verifier, toSignedEntity } = sigstoreVerify();
     new Verifier(withKey, {
       tlogThreshold: logs > 0 ? 1 : 0,
       ctlogThreshold: 0,
