@@ -18,7 +18,8 @@ import { SignError } from "../sign/index.js";
 const require = createRequire(import.meta.url);
 let verifyModule: typeof SigstoreVerify | undefined;
 let specsModule: typeof ProtobufSpecs | undefined;
-const sigstoreVerify = () => (verifyModule ??= require("@sigstore/verify") as typeof SigstoreVerify);
+const sigstoreVerify = () =>
+  (verifyModule ??= require("@sigstore/verify") as typeof SigstoreVerify);
 const protobufSpecs = () =>
   (specsModule ??= require("@sigstore/protobuf-specs") as typeof ProtobufSpecs);
 
