@@ -1,6 +1,6 @@
 import type { FlakeSource } from "../attest/index.js";
 import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
-import type { Invocation } from "./commands.js";
+import type { Invocation } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError } from "./errors.js";
 

@@ -3,7 +3,7 @@ import { assess, withBuildLevel, type Assessment, type Level } from "../assess/i
 import { gatherAssessFacts } from "../system/assess-facts.js";
 import { sandboxEnabled } from "../system/build-host.js";
 import { AttestationStore } from "../store/index.js";
-import type { Command } from "./commands.js";
+import type { Command } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 
@@ -43,7 +43,6 @@ export async function assessHere(
 }
 
 export const assessCommand: Command = {
-  summary: "which SLSA Build level this machine can claim, requirement by requirement",
   usage: "Usage: provenix assess [options]",
   help: `Checks the local Nix installation and provenix's own configuration against the
 SLSA v1.0 Build track (docs/slsa.md explains each requirement and the evidence)

@@ -10,7 +10,7 @@ import { parseStorePath } from "../nix/index.js";
 import { openBinaryCache } from "../system/binary-cache.js";
 import { classifyTarget } from "../system/targets.js";
 import { needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
-import type { Command, Invocation } from "./commands.js";
+import type { Command, Invocation } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { loadPolicyOption, reportPolicyResult } from "./policy-command.js";
@@ -157,7 +157,6 @@ export async function verifyFrom(
 }
 
 export const publishCommand: Command = {
-  summary: "publish the attestations of store paths to the binary cache that serves them",
   usage: "Usage: provenix publish [options] --to <cache URL> <./result | store path>...",
   help: `Uploads the attestations kept in the local store (provenance, SBOMs, rebuilds,
 VSAs) for each path that the cache has (its .narinfo), beside the narinfo, in

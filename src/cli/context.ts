@@ -7,7 +7,7 @@ import { loadPublicKeys, loadSigner, parsePublicKeyList } from "../system/key-fi
 import { NixCliStore } from "../system/nix-cli.js";
 import { DEFAULT_NIX_DB, NixDbStore } from "../system/nix-db.js";
 import { AttestationStore } from "../store/index.js";
-import type { Invocation } from "./commands.js";
+import type { Invocation } from "./command.js";
 import type { Config } from "./config.js";
 import { CliError } from "./errors.js";
 import { bundleSigner } from "./sigstore-options.js";

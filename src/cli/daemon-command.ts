@@ -19,7 +19,7 @@ import { DEFAULT_NIX_DB, NixDbStore } from "../system/nix-db.js";
 import { SpoolDir } from "../system/spool.js";
 import { VERSION } from "../version.js";
 import { claimLevel } from "./assess-command.js";
-import type { Command, Invocation } from "./commands.js";
+import type { Command, Invocation } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import type { SbomFormat } from "../app/sbom.js";
@@ -94,7 +94,6 @@ async function openStoreRetrying(
 }
 
 export const daemonCommand: Command = {
-  summary: "attest every output built on this machine, as builds happen (chains mode)",
   usage: "Usage: provenix daemon [options]",
   help: `Watches what Nix registers and attests every output built here through the
 same code as 'provenix attest', the way Tekton Chains watches TaskRuns.
@@ -375,7 +374,6 @@ const STATUSES: readonly JournalStatus[] = [
 ];
 
 export const statusCommand: Command = {
-  summary: "the daemon's journal: queue depth, rate, failures, last error, checkpoint",
   usage: "Usage: provenix status [options]",
   help: `Reads the journal the daemon keeps in the attestation store (it need not be
 running) and reports: whether a daemon is running, the Nix database checkpoint
@@ -515,7 +513,6 @@ Options:
 };
 
 export const hookCommand: Command = {
-  summary: "install or remove the post-build-hook that spools builds for the daemon",
   usage: "Usage: provenix hook install|uninstall [options]",
   help: `For setups that want Nix to announce each build: 'install' writes a POSIX sh
 post-build-hook that only spools DRV_PATH (and OUT_PATHS when Nix sets it) to a

@@ -1,12 +1,12 @@
-import { ChainsError } from "../chains/index.js";
+import { ChainsError } from "../chains/error.js";
 import { CodedError } from "../error.js";
-import { NixError } from "../nix/index.js";
-import { CacheError } from "../cache/index.js";
-import { OciError } from "../oci/index.js";
-import { PolicyError } from "../policy/index.js";
-import { SignError } from "../sign/index.js";
-import { StoreError } from "../store/index.js";
-import { VulnError } from "../vulns/index.js";
+import { NixError } from "../nix/error.js";
+import { CacheError } from "../cache/error.js";
+import { OciError } from "../oci/error.js";
+import { PolicyError } from "../policy/policy.js";
+import { SignError } from "../sign/error.js";
+import { StoreError } from "../store/error.js";
+import { VulnError } from "../vulns/advisory.js";
 
 export type CliErrorCode = "USAGE" | "CONFIG" | "INPUT";
 

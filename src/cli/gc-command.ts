@@ -1,6 +1,6 @@
 import { collectGarbage } from "../app/gc.js";
 import { printJson } from "./args.js";
-import type { Command } from "./commands.js";
+import type { Command } from "./command.js";
 import { CliError, EXIT } from "./errors.js";
 
 const BATCH = 10_000;
@@ -22,7 +22,6 @@ export function parseRetention(v: string): number {
 }
 
 export const gcCommand: Command = {
-  summary: "remove attestations of store paths that are gone, past a retention period",
   usage: "Usage: provenix gc --older-than PERIOD [options]",
   help: `Removes from the attestation store the attestations made longer ago than
 PERIOD (a number and a unit: s, m, h, d or w, e.g. 90d) whose subjects are all

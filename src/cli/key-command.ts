@@ -8,7 +8,7 @@ import {
   type PublicKey,
 } from "../sign/index.js";
 import { loadPublicKeys, loadSigner } from "../system/key-files.js";
-import type { Command } from "./commands.js";
+import type { Command } from "./command.js";
 import { CliError, EXIT } from "./errors.js";
 import { printJson } from "./args.js";
 
@@ -47,7 +47,6 @@ async function publicKeyOf(arg: string): Promise<PublicKey> {
 const FORMATS = ["pem", "nix"] as const;
 
 export const keyCommand: Command = {
-  summary: "export a public key as PEM (for cosign, sigstore-go, sigstore-js) or as Nix",
   usage: "Usage: provenix key export [KEY] [--format pem|nix] [--out FILE]",
   help: `Prints the public half of a key in another form, so that other verifiers can
 check what provenix signed: cosign, sigstore-go and sigstore-js take a PEM

@@ -56,10 +56,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.out(VERSION + "\n");
     return EXIT.OK;
   }
-  const command = COMMANDS[name];
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   let ctx: Context | undefined;
   try {
-    if (!command) throw new CliError("USAGE", `unknown command '${name}' (see provenix --help)`);
+    if (!entry) throw new CliError("USAGE", `unknown command '${name}' (see provenix --help)`);
+    const command = await entry.load();
     let parsed;
     try {
       parsed = parseArgs({
@@ -76,7 +77,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     const values = parsed.values as Record<string, unknown>;
     if (values.help) {
-      io.out(`${command.usage}\n\n${command.summary}\n\n${command.help}\n`);
+      io.out(`${command.usage}\n\n${entry.summary}\n\n${command.help}\n`);
       return EXIT.OK;
     }
     const config = loadConfig({

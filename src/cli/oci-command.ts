@@ -12,7 +12,7 @@ import { classifyTarget } from "../system/targets.js";
 import { FOREIGN_STATEMENT_TYPES, verifyAttestation } from "../verify/index.js";
 import { VERSION } from "../version.js";
 import { printJson, strings, trustedKeysFrom } from "./args.js";
-import type { Command, Invocation } from "./commands.js";
+import type { Command, Invocation } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
@@ -126,7 +126,6 @@ async function fromStreamScript(script: string): Promise<{ file: string; dir: st
 }
 
 const push: Command = {
-  summary: "push a Nix-built image to an OCI registry with its signed provenance attached",
   usage: "Usage: provenix push [options] <./result | store path> <registry>/<repository>[:tag]",
   help: `Reads an image output — a docker-archive (tar or tar.gz, as dockerTools.buildImage
 and buildLayeredImage write), an OCI image layout directory, or with --stream a

@@ -23,7 +23,7 @@ import { classifyTarget } from "../system/targets.js";
 import { hashNar } from "../system/nar-dump.js";
 import { VERSION } from "../version.js";
 import { printJson, trustedKeysFrom } from "./args.js";
-import type { Invocation } from "./commands.js";
+import type { Invocation } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { trustMaterial } from "./sigstore-options.js";

@@ -22,7 +22,7 @@ import { StoreError } from "../store/index.js";
 import { classifyTarget } from "../system/targets.js";
 import { VERSION } from "../version.js";
 import { derivationsFor, needTargets, printJson, strings, trustedKeysFrom } from "./args.js";
-import type { Command, Invocation } from "./commands.js";
+import type { Command, Invocation } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 import { attachedBundles, REGISTRY_HELP, REGISTRY_OPTIONS } from "./oci-command.js";
@@ -87,7 +87,6 @@ function renderRebuild(r: RebuildResult, inv: Invocation, store: string): void {
 }
 
 const rebuild: Command = {
-  summary: "rebuild and compare (nix --check); sign a reproducibility attestation",
   usage: "Usage: provenix rebuild [options] <./result | store path | .drv | installable>...",
   help: `Rebuilds the derivation behind each target with Nix's --check (building it
 once first if its outputs are not in the store), compares the NAR hash of every
@@ -263,7 +262,6 @@ function renderConsensus(c: PathConsensus, inv: Invocation): void {
 }
 
 const consensusCommand: Command = {
-  summary: "which trusted builders agree on the NAR hash of outputs",
   usage: "Usage: provenix consensus [options] <./result | store path>...",
   help: `Gathers provenance and reproducibility attestations about each output from the
 local attestation store and from bundle files (--bundle), keeps those whose
@@ -325,7 +323,6 @@ async function imageBundles(inv: Invocation, arg: string): Promise<ClaimSource[]
 // --- import / report ----------------------------------------------------------------
 
 const importCommand: Command = {
-  summary: "keep other builders' signed attestations in the local store",
   usage:
     "Usage: provenix import [options] <bundle.json | directory>... | --from <cache URL> <store path>...",
   help: `Verifies each bundle's signature with the trusted keys (before reading its
@@ -372,7 +369,6 @@ every path), 1 when one was refused.`,
 };
 
 const reportCommand: Command = {
-  summary: "print a report kept in the store by its sha256 (rebuild diffs)",
   usage: "Usage: provenix report [-o FILE] <sha256>",
   help: `Reports (the per-file diff and diffoscope's output of a rebuild) are linked from
 attestations by sha256 and kept in the attestation store. This prints one, or

@@ -15,7 +15,7 @@ import {
 import { runNix } from "../system/exec.js";
 import { classifyTarget, derivationOf, instantiate, realise } from "../system/targets.js";
 import { VERSION } from "../version.js";
-import type { Command } from "./commands.js";
+import type { Command } from "./command.js";
 import type { Context } from "./context.js";
 import { CliError, EXIT } from "./errors.js";
 
@@ -188,7 +188,6 @@ function outputError(e: unknown, out: string): unknown {
 }
 
 export const sbomCommand: Command = {
-  summary: "write a CycloneDX or SPDX SBOM of a runtime or build closure",
   usage: "Usage: provenix sbom [options] <./result | store path | .drv | installable>",
   help: `Describes every store path in the closure as a component: name and version
 (pname/version, else split like builtins.parseDrvName), a pkg:nix package URL,

@@ -10,7 +10,7 @@ import {
   type KeylessTrust,
 } from "../verify/index.js";
 import { strings } from "./args.js";
-import type { Invocation } from "./commands.js";
+import type { Invocation } from "./command.js";
 import { cacheDir } from "./config.js";
 import { CliError } from "./errors.js";
 

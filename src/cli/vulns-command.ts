@@ -21,7 +21,7 @@ import {
 } from "../vulns/index.js";
 import { VERSION } from "../version.js";
 import { needTargets, printJson, strings } from "./args.js";
-import type { Command } from "./commands.js";
+import type { Command } from "./command.js";
 import { vulnDbPath } from "./config.js";
 import { CliError, EXIT } from "./errors.js";
 import { metaFor, sbomRoots } from "./sbom-command.js";
@@ -30,7 +30,6 @@ import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 const SEVERITIES = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
 export const vulnsCommand: Command = {
-  summary: "known vulnerabilities in a closure, from a local OSV/CVE database",
   usage:
     "Usage: provenix vulns [options] <./result | store path | .drv | installable>\n       provenix vulns update --from <file | dir>",
   help: `Matches every package of the closure (name and version as Nix parses them, one
