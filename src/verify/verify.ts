@@ -109,26 +109,33 @@ export async function preverifySignatures(
   keys: readonly PublicKey[],
 ): Promise<SignatureResults> {
   const results = new SignatureResults();
-  await Promise.all(
-    bundles.map(async (bytes) => {
-      let parsed;
-      try {
-        parsed = parseBundle(bytes);
-      } catch {
-        return;
-      }
-      const [sig] = parsed.envelope.signatures;
-      if (!sig || parsed.certificate) return;
-      const pae = preAuthEncoding(parsed.envelope.payloadType, parsed.envelope.payload);
-      for (const k of keysToTry(keys, sig.keyid || parsed.keyHint || "")) {
-        const ok = await verifySignatureAsync(k, pae, sig.sig);
-        results.set(k, pae, sig.sig, ok);
-        if (ok) return;
-      }
-    }),
-  );
+  const check = async (bytes: Uint8Array) => {
+    let parsed;
+    try {
+      parsed = parseBundle(bytes);
+    } catch {
+      return;
+    }
+    const [sig] = parsed.envelope.signatures;
+    if (!sig || parsed.certificate) return;
+    const pae = preAuthEncoding(parsed.envelope.payloadType, parsed.envelope.payload);
+    for (const k of keysToTry(keys, sig.keyid || parsed.keyHint || "")) {
+      const ok = await verifySignatureAsync(k, pae, sig.sig);
+      results.set(k, pae, sig.sig, ok);
+      if (ok) return;
+    }
+  };
+  // A few dozen in flight keep the pool's threads busy; all of them at once would
+  // hold every parsed bundle until the last check (1.1 GB at 33,000 paths).
+  let next = 0;
+  const worker = async () => {
+    while (next < bundles.length) await check(bundles[next++] as Uint8Array);
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, bundles.length) }, worker));
   return results;
 }
+
+const IN_FLIGHT = 64;
 
 export interface AttestationVerification {
   readonly ok: boolean;
