@@ -126,7 +126,7 @@ export async function preverifySignatures(
     }
   };
   // A few dozen in flight keep the pool's threads busy; all of them at once would
-  // hold every parsed bundle until the last check (1.1 GB at 33,000 paths).
+  // hold every parsed bundle until the last check (1.1 GiB at 33,626 paths).
   let next = 0;
   const worker = async () => {
     while (next < bundles.length) await check(bundles[next++] as Uint8Array);

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: a large graph (../shared/bench/graph.nix, 50,000 derivations by
+# default) end to end, beside Nix on the same data: instantiation, the
+# build-closure SBOM beside `nix show-derivation -r`, `attest` of every built
+# derivation beside `nix path-info --json` of the outputs, and `verify --policy`
+# of the outputs beside `nix store verify --no-trust`. Wall time and peak RSS
+# (GNU time) of each command; ratios printed.
+#
+#   bench/large-graph.sh [--n 50000] [--seed 7] [--build-seconds S] [--work DIR]
+#
+# Building 50,000 derivations takes about 85 minutes on a 2-core machine, and is
+# resumable: a later run with the same --seed and --work builds only what is
+# left. --build-seconds bounds the building; what was built is measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+n=50000 seed=7 build_seconds=0 work=/var/tmp/provenix-large-graph
+while [ $# -gt 0 ]; do
+  case $1 in
+    --n) n=$2 ;;
+    --seed) seed=$2 ;;
+    --build-seconds) build_seconds=$2 ;;
+    --work) work=$2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+NODE=$ROOT/.tools/node/bin/node
+PROVENIX=("$NODE" "$ROOT/bin/provenix.js")
+NIX=(nix --extra-experimental-features nix-command)
+# Nix 2.15 renamed `nix show-derivation` to `nix derivation show`.
+if "${NIX[@]}" derivation show --help > /dev/null 2>&1; then SHOW=(derivation show); else SHOW=(show-derivation); fi
+mkdir -p "$work"
+export HOME=$work/home XDG_DATA_HOME=$work/home/data XDG_CONFIG_HOME=$work/home/config
+ulimit -s unlimited # tens of thousands of store paths as arguments
+log=$work/time.log
+
+# measure WHAT CMD...: one run; prints and returns "seconds MiB".
+measure() {
+  local what=$1
+  shift
+  /usr/bin/time -f "%e %M" -o "$log" "$@" > /dev/null 2> "$work/stderr" || {
+    echo "$what failed:" >&2
+    tail -5 "$work/stderr" >&2
+    exit 1
+  }
+  read -r s kib < "$log"
+  printf '  %-58s %8.2f s %6d MiB\n' "$what" "$s" $((kib / 1024)) >&2
+  echo "$s"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "  %-58s %8.2fx\n", "  ratio", a / b }' >&2; }
+
+echo "graph: n=$n seed=$seed, work in $work" >&2
+if [ ! -e "$work/top.drv" ]; then
+  measure "nix-instantiate graph.nix --arg n $n" \
+    nix-instantiate ../shared/bench/graph.nix --arg n "$n" --arg seed "$seed" \
+    --add-root "$work/top.drv" --indirect > /dev/null
+fi
+top=$(readlink "$work/top.drv")
+
+show=$(measure "nix ${SHOW[*]} -r <top.drv>" "${NIX[@]}" "${SHOW[@]}" -r "$top")
+for format in cyclonedx spdx; do
+  t=$(measure "provenix sbom --closure build --format $format -o FILE" \
+    "${PROVENIX[@]}" sbom --closure build --format "$format" "$top" -o "$work/sbom.json")
+  ratio "$t" "$show"
+done
+
+echo "building (resumable; --build-seconds $build_seconds)..." >&2
+if [ "$build_seconds" -gt 0 ]; then
+  timeout "$build_seconds" nix-store --realise "$top" -j 2 --add-root "$work/top-out" --indirect \
+    > "$work/realise.log" 2>&1 || true
+else
+  nix-store --realise "$top" -j 2 --add-root "$work/top-out" --indirect > "$work/realise.log" 2>&1 || true
+fi
+
+nix-store -qR "$top" | grep '\.drv$' | grep -v -- '-top\.drv$' > "$work/all.drvs"
+nix-store -q --outputs $(cat "$work/all.drvs") > "$work/all.outs"
+nix-store --check-validity --print-invalid $(cat "$work/all.outs") > "$work/invalid.outs" || true
+paste "$work/all.drvs" "$work/all.outs" | grep -vFf "$work/invalid.outs" > "$work/built.pairs" || true
+cut -f1 "$work/built.pairs" > "$work/built.drvs"
+cut -f2 "$work/built.pairs" > "$work/built.outs"
+built=$(wc -l < "$work/built.drvs")
+echo "built: $built of $(wc -l < "$work/all.drvs") derivations" >&2
+[ "$built" -gt 0 ] || exit 0
+
+rm -rf "$work/home"
+"${PROVENIX[@]}" keygen > /dev/null
+printf 'apiVersion: provenix.dev/policy/v1\nbuilders:\n  - keys: ["%s"]\n' \
+  "$(cat "$work/home/config/provenix/signing.pub")" > "$work/policy.yaml"
+
+pathinfo=$(measure "nix path-info --json <$built outputs>" "${NIX[@]}" path-info --json $(cat "$work/built.outs"))
+t=$(measure "provenix attest --json <$built derivations>" "${PROVENIX[@]}" attest --json $(cat "$work/built.drvs"))
+ratio "$t" "$pathinfo"
+awk -v t="$t" -v n="$built" 'BEGIN { printf "  %-58s %8.3f ms\n", "  per attestation", t * 1000 / n }' >&2
+
+nixverify=$(measure "nix store verify --no-trust <$built outputs>" "${NIX[@]}" store verify --no-trust $(cat "$work/built.outs"))
+t=$(measure "provenix verify --policy --no-rehash <$built outputs>" \
+  "${PROVENIX[@]}" verify --policy "$work/policy.yaml" --no-rehash $(cat "$work/built.outs"))
+ratio "$t" "$nixverify"
+t=$(measure "provenix verify --policy <$built outputs> (rehash)" \
+  "${PROVENIX[@]}" verify --policy "$work/policy.yaml" $(cat "$work/built.outs"))
+ratio "$t" "$nixverify"
