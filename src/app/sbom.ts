@@ -1,6 +1,7 @@
 import { STATEMENT_TYPE, type ResourceDescriptor, type Statement } from "../attest/index.js";
 import type { NixStore } from "../nix/index.js";
 import {
+  collect,
   gatherSbomGraph,
   writeSpdx,
   type ClosureKind,
@@ -48,10 +49,8 @@ export async function writeSbom(
 }
 
 /** The SBOM document (JSON text) for the roots' closure, as one string. */
-export async function makeSbom(nix: NixStore, roots: SbomRoots, o: SbomOptions): Promise<string> {
-  const parts: string[] = [];
-  await writeSbom(nix, roots, o, (c) => parts.push(c));
-  return parts.join("");
+export function makeSbom(nix: NixStore, roots: SbomRoots, o: SbomOptions): Promise<string> {
+  return collect((sink) => writeSbom(nix, roots, o, sink));
 }
 
 /** An in-toto statement whose predicate is an SBOM about the outputs it describes. */

@@ -11,6 +11,7 @@ import { VERSION } from "../version.js";
 import { configDir } from "./config.js";
 import { sbomChoices, sbomFor } from "./sbom-command.js";
 import { attestSbom } from "../app/sbom.js";
+import { collect, type SbomRoots } from "../sbom/index.js";
 import { claimLevel } from "./assess-command.js";
 import { SIGNING_HELP, SIGNING_OPTIONS } from "./sigstore-options.js";
 import type { Command } from "./command.js";
@@ -149,9 +150,10 @@ ${SIGNING_HELP}`,
       }
       if (sbom) {
         flush();
-        const parts: string[] = [];
-        const roots = await sbomFor(ctx, arg, inv.values, sbom, (c) => parts.push(c));
-        const document = parts.join("");
+        let roots: SbomRoots = { outputs: [], derivations: [] };
+        const document = await collect(async (sink) => {
+          roots = await sbomFor(ctx, arg, inv.values, sbom, sink);
+        });
         const infos = await ctx.nix.pathInfos(roots.outputs);
         const subjects = roots.outputs.map((p) => ({
           name: p,
@@ -193,5 +195,3 @@ function stored(r: AttestResult<unknown>, store: string): string {
     ? `  signed by '${r.keyid}', stored as #${r.attestationId} in ${store}\n`
     : `  already attested by '${r.keyid}' (#${r.attestationId}); nothing new stored\n`;
 }
-
-// --- verify -------------------------------------------------------------------

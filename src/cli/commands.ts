@@ -1,7 +1,5 @@
 import type { Command } from "./command.js";
 
-export type { Command, Invocation } from "./command.js";
-
 // The commands: what `provenix --help` lists, and where each one lives. A
 // command's module (and all it needs) is loaded only when that command runs, so
 // that `provenix status` does not pay for loading the SBOM writer, the OCI client

@@ -241,15 +241,13 @@ Options:
       throw outputError(e, out);
     }
     try {
-      await sbomFor(ctx, arg, inv.values, choices, (t) => writeSync(fd, t));
-      closeSync(fd);
+      try {
+        await sbomFor(ctx, arg, inv.values, choices, (t) => writeSync(fd, t));
+      } finally {
+        closeSync(fd);
+      }
       renameSync(temporary, out);
     } catch (e) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
       rmSync(temporary, { force: true });
       throw outputError(e, out);
     }

@@ -62,18 +62,14 @@ export async function bundleSigner(
     throw new CliError("USAGE", "--rekor-version takes 1 or 2");
   }
   const file = str("signing-config");
-  // Signing with a key and no service is most signing: it need not load the
-  // Sigstore clients (a tenth of a second of start-up).
-  if (
-    v.keyless !== true &&
-    file === undefined &&
-    str("timestamp-url") === undefined &&
-    str("rekor-url") === undefined
-  ) {
+  if (v.keyless !== true) {
     for (const flag of ["identity-token", "fulcio-url"]) {
       if (v[flag] !== undefined) throw new CliError("USAGE", `--${flag} needs --keyless`);
     }
-    return keyBundleSigner(await key());
+    // Signing with a key and no service is most signing: it need not load the
+    // Sigstore clients (a tenth of a second of start-up).
+    if (file === undefined && str("timestamp-url") === undefined && str("rekor-url") === undefined)
+      return keyBundleSigner(await key());
   }
   const { identityToken, keylessSigner, servicesFromSigningConfig, timestampedKeySigner } =
     await signing();
@@ -96,9 +92,6 @@ export async function bundleSigner(
         str("identity-token") !== undefined ? { file: str("identity-token") } : {},
       ),
     });
-  }
-  for (const flag of ["identity-token", "fulcio-url"]) {
-    if (v[flag] !== undefined) throw new CliError("USAGE", `--${flag} needs --keyless`);
   }
   const signer = await key();
   // With a key, the log is asked only when named: --rekor-url (a signing config's

@@ -277,5 +277,3 @@ ${REGISTRY_HELP}`,
     return imagesOk && results.every((r) => r.ok) ? EXIT.OK : EXIT.VERIFY_FAILED;
   },
 };
-
-// --- show / export ------------------------------------------------------------

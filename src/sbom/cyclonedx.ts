@@ -1,6 +1,6 @@
 import * as CDX from "@cyclonedx/cyclonedx-library";
 import type { SbomGraph, SbomNode } from "./graph.js";
-import { collect, writeJson, type Sink } from "./json-stream.js";
+import { writeJson, type Sink } from "./json-stream.js";
 import { packageUrl } from "./purl.js";
 
 // CycloneDX JSON through the CycloneDX library: its models, its normaliser for the
@@ -108,9 +108,4 @@ export function writeCycloneDx(graph: SbomGraph, options: CycloneDxOptions, sink
     }
   }
   writeJson(head, { components: components(), dependencies: dependencies() }, sink);
-}
-
-/** The CycloneDX JSON document for the graph, as one string. */
-export function toCycloneDx(graph: SbomGraph, options: CycloneDxOptions): string {
-  return collect((sink) => writeCycloneDx(graph, options, sink));
 }

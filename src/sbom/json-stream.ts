@@ -53,8 +53,8 @@ export function writeJson(
 }
 
 /** The whole text a writer produces, for callers that need it as one string. */
-export function collect(write: (sink: Sink) => void): string {
+export async function collect(write: (sink: Sink) => unknown): Promise<string> {
   const parts: string[] = [];
-  write((c) => parts.push(c));
+  await write((c) => parts.push(c));
   return parts.join("");
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { collect, writeJson, type Sink } from "./json-stream.js";
+import { writeJson, type Sink } from "./json-stream.js";
 import { packageUrl } from "./purl.js";
 import type { SbomGraph, SbomNode } from "./graph.js";
 
@@ -127,9 +127,4 @@ export function writeSpdx(graph: SbomGraph, options: SpdxOptions, sink: Sink): v
     documentDescribes: describes,
   };
   writeJson(doc, { packages: packages(), relationships: relationships() }, sink);
-}
-
-/** The SPDX 2.3 JSON document, as one string. */
-export function toSpdx(graph: SbomGraph, options: SpdxOptions): string {
-  return collect((sink) => writeSpdx(graph, options, sink));
 }

@@ -24,7 +24,7 @@ function item(i: number): unknown {
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => item(i));
 
-test("writeJson writes the bytes of JSON.stringify(doc, null, 2), for any number of items", () => {
+test("writeJson writes the bytes of JSON.stringify(doc, null, 2), for any number of items", async () => {
   for (const n of [0, 1, 2, 63, 64, 65, 128, 129, 1000]) {
     const doc = {
       first: "before",
@@ -34,7 +34,7 @@ test("writeJson writes the bytes of JSON.stringify(doc, null, 2), for any number
       last: [],
     };
     const expected = JSON.stringify(doc, null, 2) + "\n";
-    const got = collect((sink) =>
+    const got = await collect((sink) =>
       writeJson(doc, { components: items(n), dependencies: items(n + 1).reverse() }, sink),
     );
     assert.equal(got, expected, `${n} items`);
