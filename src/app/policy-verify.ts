@@ -80,15 +80,14 @@ export async function verifyWithPolicy(
   const digests = ctx.rehash
     ? await hashNars([...infos.values()].map((i) => ({ path: i.path, narSize: i.narSize })))
     : undefined;
+  const stored = ctx.store.bundlesNaming(paths);
   const closure: ClosurePath[] = paths.map((path) => {
     const info = infos.get(path);
     return {
       path,
       root: rootSet.has(path),
       ...(info ? { info, sha256: digests ? rehashed(digests, path) : info.narHash } : {}),
-      attestations: ctx.store
-        .find({ subjectName: path })
-        .map((a) => ({ id: a.id, bundle: a.bundle })),
+      attestations: stored.get(path) ?? [],
     };
   });
   // Every signature checked ahead on all cores (libuv's pool); the pure evaluation

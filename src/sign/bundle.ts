@@ -52,7 +52,15 @@ export interface BundleSigner {
  * sigstore-go write it.
  */
 export function dsseBundle(payload: Buffer, payloadType: string, signer: Signer): Bundle {
-  const sig = signer.sign(preAuthEncoding(payloadType, payload));
+  return envelopeBundle(
+    payload,
+    payloadType,
+    signer,
+    signer.sign(preAuthEncoding(payloadType, payload)),
+  );
+}
+
+function envelopeBundle(payload: Buffer, payloadType: string, signer: Signer, sig: Buffer): Bundle {
   return {
     mediaType: BUNDLE_V03_MEDIA_TYPE,
     content: {
@@ -77,13 +85,19 @@ export function signBundle(payload: Buffer, payloadType: string, signer: Signer)
   return serializeBundle(dsseBundle(payload, payloadType, signer));
 }
 
-/** Signing with a key alone: no service is asked. */
+/**
+ * Signing with a key alone: no service is asked. A key file signs on libuv's
+ * thread pool, so that a batch's signatures are made on all cores.
+ */
 export function keyBundleSigner(signer: Signer): BundleSigner {
   const keyid = signer.publicKey.keyid;
   return {
     name: keyid,
-    signBundle: (payload, payloadType) =>
-      Promise.resolve({ bundle: signBundle(payload, payloadType, signer), keyid }),
+    async signBundle(payload, payloadType) {
+      const pae = preAuthEncoding(payloadType, payload);
+      const sig = signer.signAsync ? await signer.signAsync(pae) : signer.sign(pae);
+      return { bundle: serializeBundle(envelopeBundle(payload, payloadType, signer, sig)), keyid };
+    },
   };
 }
 

@@ -33,6 +33,8 @@ export interface PublicKey {
 export interface Signer {
   readonly publicKey: PublicKey;
   sign(data: Uint8Array): Buffer;
+  /** `sign` on libuv's thread pool, where the key allows it (key files; not tokens). */
+  signAsync?(data: Uint8Array): Promise<Buffer>;
 }
 
 // RFC 8410: the DER prefixes of an Ed25519 PKCS#8 private key and SPKI public key.
@@ -105,10 +107,14 @@ export function verifySignatureAsync(
 }
 
 function makeSigner(privateKey: KeyObject, publicKey: PublicKey): Signer {
+  const digest = publicKey.algorithm === "ed25519" ? null : "sha256";
   return {
     publicKey,
-    sign: (data) =>
-      cryptoSign(publicKey.algorithm === "ed25519" ? null : "sha256", data, privateKey),
+    sign: (data) => cryptoSign(digest, data, privateKey),
+    signAsync: (data) =>
+      new Promise((resolve, reject) =>
+        cryptoSign(digest, data, privateKey, (err, sig) => (err ? reject(err) : resolve(sig))),
+      ),
   };
 }
 

@@ -285,33 +285,39 @@ export class AttestationStore {
     return this.statements;
   }
 
-  /** Store an attestation; the same statement signed by the same key is kept once. */
+  /**
+   * Store an attestation; the same statement signed by the same key is kept once.
+   * Inside `transaction()` it joins that transaction (no savepoint of its own: a
+   * failure fails the whole transaction); outside, it is one transaction.
+   */
   put(a: NewAttestation): { id: number; inserted: boolean } {
     try {
-      const w = this.writes;
-      return this.db
-        .transaction(() => {
-          const payloadSha = sha256(a.payload);
-          const existing = w.existing.get(payloadSha, a.keyid);
-          if (existing) return { id: existing.id, inserted: false };
-          const info = w.insert.run(
-            sha256(a.bundle),
-            payloadSha,
-            a.keyid,
-            a.bundle,
-            a.predicateType,
-            a.builderId ?? null,
-            a.derivation ?? null,
-            Date.now(),
-          );
-          const id = Number(info.lastInsertRowid);
-          for (const s of a.subjects) w.insertSubject.run(id, s.name, s.sha256 ?? null);
-          return { id, inserted: true };
-        })
-        .immediate();
+      return this.db.inTransaction
+        ? this.insert(a)
+        : this.db.transaction(() => this.insert(a)).immediate();
     } catch (e) {
       throw storeError(e, this.path);
     }
+  }
+
+  private insert(a: NewAttestation): { id: number; inserted: boolean } {
+    const w = this.writes;
+    const payloadSha = sha256(a.payload);
+    const existing = w.existing.get(payloadSha, a.keyid);
+    if (existing) return { id: existing.id, inserted: false };
+    const info = w.insert.run(
+      sha256(a.bundle),
+      payloadSha,
+      a.keyid,
+      a.bundle,
+      a.predicateType,
+      a.builderId ?? null,
+      a.derivation ?? null,
+      Date.now(),
+    );
+    const id = Number(info.lastInsertRowid);
+    for (const s of a.subjects) w.insertSubject.run(id, s.name, s.sha256 ?? null);
+    return { id, inserted: true };
   }
 
   /** Every subject name that some attestation names, sorted (no bundle is read). */
@@ -355,6 +361,37 @@ export class AttestationStore {
         createdAt: new Date(r.created_at),
         subjects: subjects.all(r.id) as { name: string; sha256: string | null }[],
       }));
+    } catch (e) {
+      throw storeError(e, this.path);
+    }
+  }
+
+  /**
+   * The attestations that name each of these subjects (store id and exact bytes),
+   * in id order, as `find({ subjectName })` would give them, in a few queries.
+   */
+  bundlesNaming(names: readonly string[]): Map<string, { id: number; bundle: Buffer }[]> {
+    const out = new Map<string, { id: number; bundle: Buffer }[]>();
+    const unique = [...new Set(names)];
+    const q = this.stmt(
+      `SELECT s.name AS name, a.id AS id, a.bundle AS bundle
+       FROM json_each(?) j JOIN subjects s ON s.name = j.value JOIN attestations a ON a.id = s.attestation_id
+       ORDER BY a.id`,
+    );
+    try {
+      for (let i = 0; i < unique.length; i += 10_000) {
+        const rows = q.all(JSON.stringify(unique.slice(i, i + 10_000))) as {
+          name: string;
+          id: number;
+          bundle: Buffer;
+        }[];
+        for (const r of rows) {
+          const list = out.get(r.name);
+          if (list) list.push({ id: r.id, bundle: r.bundle });
+          else out.set(r.name, [{ id: r.id, bundle: r.bundle }]);
+        }
+      }
+      return out;
     } catch (e) {
       throw storeError(e, this.path);
     }

@@ -42,6 +42,45 @@ test("stores exact bytes, indexes by subject, digest, derivation, predicate, bui
   store.close();
 });
 
+test("bundlesNaming gives, for each subject, what find({ subjectName }) gives, in id order", () => {
+  const store = AttestationStore.open(join(tempDir(), "a.db"));
+  for (let i = 0; i < 30; i++) store.put(attestation(i));
+  // A second attestation of s4 (another key) and one naming two subjects.
+  store.put(attestation(4, "other-key"));
+  const both = attestation(100);
+  store.put({ ...both, subjects: [...both.subjects, { name: "/nix/store/s7" }] });
+  const names = [
+    "/nix/store/s4",
+    "/nix/store/s7",
+    "/nix/store/s7",
+    "/nix/store/absent",
+    "/nix/store/s29",
+  ];
+  const got = store.bundlesNaming(names);
+  assert.deepEqual([...got.keys()].sort(), ["/nix/store/s29", "/nix/store/s4", "/nix/store/s7"]);
+  for (const name of names) {
+    const expected = store.find({ subjectName: name }).map((a) => ({ id: a.id, bundle: a.bundle }));
+    assert.deepEqual(got.get(name) ?? [], expected, name);
+  }
+  assert.equal(got.get("/nix/store/s7")?.length, 2);
+  store.close();
+});
+
+test("put inside a transaction joins it: a failure later in the transaction keeps none of its rows", () => {
+  const store = AttestationStore.open(join(tempDir(), "a.db"));
+  assert.throws(() =>
+    store.transaction(() => {
+      store.put(attestation(1));
+      store.put(attestation(2));
+      throw new Error("later step fails");
+    }),
+  );
+  assert.equal(store.count(), 0);
+  store.transaction(() => [store.put(attestation(1)), store.put(attestation(1))]);
+  assert.equal(store.count(), 1);
+  store.close();
+});
+
 test("several processes writing at once: every row lands once, none corrupt", async () => {
   const path = join(tempDir(), "concurrent.db");
   const script = `
