@@ -45,8 +45,6 @@ function provenanceOf(text: string | null | undefined): { provenance?: Record<st
  */
 export class NixDbStore implements NixStore {
   private readonly db: Database.Database;
-  private readonly byPath: Database.Statement<[string], ValidPathRow>;
-  private readonly refs: Database.Statement<[number], { path: string }>;
   private readonly outputs: Database.Statement<[string], { id: string; path: string }>;
 
   constructor(
@@ -55,10 +53,6 @@ export class NixDbStore implements NixStore {
   ) {
     try {
       this.db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 10_000 });
-      this.byPath = this.db.prepare("SELECT * FROM ValidPaths WHERE path = ?");
-      this.refs = this.db.prepare(
-        "SELECT v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference WHERE r.referrer = ?",
-      );
       // The realised outputs: those of the derivation's outputs that are valid.
       this.outputs = this.db.prepare(
         "SELECT o.id AS id, o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON d.id = o.drv JOIN ValidPaths v ON v.path = o.path WHERE d.path = ?",
@@ -104,15 +98,12 @@ export class NixDbStore implements NixStore {
     );
   }
 
-  private info(row: ValidPathRow): PathInfo {
+  private info(row: ValidPathRow, references: string[]): PathInfo {
     return {
       path: row.path,
       narHash: parseNixHash(row.hash, "sha256").hex,
       narSize: row.narSize ?? 0,
-      references: this.refs
-        .all(row.id)
-        .map((r) => r.path)
-        .sort(),
+      references: references.sort(),
       ...(row.deriver ? { deriver: row.deriver } : {}),
       registrationTime: row.registrationTime,
       ultimate: row.ultimate === 1,
@@ -122,14 +113,39 @@ export class NixDbStore implements NixStore {
     };
   }
 
+  private batched?: {
+    rows: Database.Statement<[string], ValidPathRow>;
+    refs: Database.Statement<[string], { referrer: number; path: string }>;
+  };
+
+  /** Path infos, 10,000 paths to a query (a query per path costs more than the rows). */
   pathInfos(paths: readonly string[]): Promise<Map<string, PathInfo>> {
-    const out = new Map<string, PathInfo>();
+    const q = (this.batched ??= {
+      rows: this.db.prepare(
+        "SELECT * FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))",
+      ),
+      refs: this.db.prepare(
+        `SELECT r.referrer AS referrer, v.path AS path FROM Refs r JOIN ValidPaths v ON v.id = r.reference
+         WHERE r.referrer IN (SELECT value FROM json_each(?))`,
+      ),
+    });
+    const found = new Map<string, PathInfo>();
     this.db.transaction(() => {
-      for (const p of paths) {
-        const row = this.byPath.get(p);
-        if (row) out.set(p, this.info(row));
+      for (let i = 0; i < paths.length; i += 10_000) {
+        const rows = q.rows.all(JSON.stringify(paths.slice(i, i + 10_000)));
+        const refs = new Map<number, string[]>(rows.map((r) => [r.id, []]));
+        for (const r of q.refs.all(JSON.stringify(rows.map((r) => r.id)))) {
+          refs.get(r.referrer)?.push(r.path);
+        }
+        for (const row of rows) found.set(row.path, this.info(row, refs.get(row.id) ?? []));
       }
     })();
+    // In the order asked, as callers print them.
+    const out = new Map<string, PathInfo>();
+    for (const p of paths) {
+      const info = found.get(p);
+      if (info) out.set(p, info);
+    }
     return Promise.resolve(out);
   }
 

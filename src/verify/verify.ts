@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { claimedBuildLevel, withoutBuildLevel } from "../assess/index.js";
 import {
   IN_TOTO_PAYLOAD_TYPE,
@@ -58,38 +57,34 @@ export interface Expectations {
   /** The artifact this attestation must be about: a subject with this name and sha256. */
   readonly subject?: { readonly name: string; readonly sha256: string };
   /**
-   * Signatures already checked over these exact bytes (preverifySignatures, on all
-   * cores): a result found here stands for calling verifySignature again.
+   * Bundles parsed and signatures checked ahead (preverifySignatures, on all
+   * cores): what is found here for these bytes stands for doing it again.
    */
   readonly signatures?: SignatureResults;
 }
 
-/** Results of signature checks, by key and exact signed bytes. */
+/** A bundle parsed once, and the trusted keys its DSSE signature was checked with. */
+interface Prechecked {
+  readonly parsed: ParsedBundle;
+  readonly pae: Buffer;
+  readonly byKey: Map<PublicKey, boolean>;
+}
+
+/**
+ * Bundles parsed, and their signatures checked, ahead (preverifySignatures): by the
+ * bundle's bytes object, so verifyAttestation of those same bytes neither parses
+ * them again nor checks a signature that was checked. Anything else is checked then.
+ */
 export class SignatureResults {
-  private readonly results = new Map<string, boolean>();
+  private readonly bundles = new WeakMap<Uint8Array, Prechecked>();
 
-  private static id(key: PublicKey, data: Uint8Array, signature: Uint8Array): string {
-    return createHash("sha256")
-      .update(key.keyid)
-      .update("\0")
-      .update(sigstoreKeyHint(key))
-      .update("\0")
-      .update(Buffer.from(signature).toString("base64"))
-      .update("\0")
-      .update(data)
-      .digest("hex");
+  record(bytes: Uint8Array, entry: Prechecked): void {
+    this.bundles.set(bytes, entry);
   }
 
-  set(key: PublicKey, data: Uint8Array, signature: Uint8Array, ok: boolean): void {
-    this.results.set(SignatureResults.id(key, data, signature), ok);
-  }
-
-  /** Whether the signature verifies with the key: the recorded result, else checked now. */
-  check(key: PublicKey, data: Uint8Array, signature: Uint8Array): boolean {
-    return (
-      this.results.get(SignatureResults.id(key, data, signature)) ??
-      verifySignature(key, data, signature)
-    );
+  /** What was found ahead for exactly these bytes. */
+  of(bytes: Uint8Array): Prechecked | undefined {
+    return this.bundles.get(bytes);
   }
 }
 
@@ -100,9 +95,9 @@ function keysToTry(trusted: readonly PublicKey[], hint: string): PublicKey[] {
 }
 
 /**
- * Check the DSSE signatures of key-signed bundles ahead, on libuv's thread pool,
- * with the keys verifyAttestation would try, in its order. Bundles that do not
- * parse, and keyless ones, are left to verifyAttestation.
+ * Parse key-signed bundles and check their DSSE signatures ahead, on libuv's
+ * thread pool, with the keys verifyAttestation would try, in its order. Bundles
+ * that do not parse, and keyless ones, are left to verifyAttestation.
  */
 export async function preverifySignatures(
   bundles: readonly Uint8Array[],
@@ -119,14 +114,16 @@ export async function preverifySignatures(
     const [sig] = parsed.envelope.signatures;
     if (!sig || parsed.certificate) return;
     const pae = preAuthEncoding(parsed.envelope.payloadType, parsed.envelope.payload);
+    const byKey = new Map<PublicKey, boolean>();
+    results.record(bytes, { parsed, pae, byKey });
     for (const k of keysToTry(keys, sig.keyid || parsed.keyHint || "")) {
       const ok = await verifySignatureAsync(k, pae, sig.sig);
-      results.set(k, pae, sig.sig, ok);
+      byKey.set(k, ok);
       if (ok) return;
     }
   };
   // A few dozen in flight keep the pool's threads busy; all of them at once would
-  // hold every parsed bundle until the last check (1.1 GiB at 33,626 paths).
+  // hold every check's state until the last one ended (1.1 GiB at 33,626 paths).
   let next = 0;
   const worker = async () => {
     while (next < bundles.length) await check(bundles[next++] as Uint8Array);
@@ -168,7 +165,50 @@ class Checks {
 /** Parse JSON, refusing duplicate object keys (parsers disagree on which one wins). */
 export function parseJsonStrict(text: string): unknown {
   const value: unknown = JSON.parse(text);
-  // The text is valid JSON now, so a scan that skips strings sees only structure.
+  // JSON.parse keeps one of each duplicated key: then the text has more keys than
+  // the value. Counting is cheap; naming the duplicate takes the full scan.
+  if (keysInText(text) !== keysInValue(value)) {
+    throw new SyntaxError(`duplicate key "${duplicateKey(text) ?? "?"}"`);
+  }
+  return value;
+}
+
+/** Whether the quote at `j` is escaped (an odd run of backslashes before it). */
+function escapedQuote(text: string, j: number): boolean {
+  let k = j - 1;
+  while (text.charCodeAt(k) === 0x5c /* \ */) k--;
+  return (j - k) % 2 === 0;
+}
+
+/** Object keys in valid JSON text: the strings followed by a colon. */
+function keysInText(text: string): number {
+  let keys = 0;
+  for (let i = text.indexOf('"'); i !== -1;) {
+    let j = text.indexOf('"', i + 1);
+    while (escapedQuote(text, j)) j = text.indexOf('"', j + 1);
+    let k = j + 1;
+    for (let c = text.charCodeAt(k); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;)
+      c = text.charCodeAt(++k);
+    if (text.charCodeAt(k) === 0x3a /* : */) keys++;
+    i = text.indexOf('"', k);
+  }
+  return keys;
+}
+
+function keysInValue(v: unknown): number {
+  if (v === null || typeof v !== "object") return 0;
+  let keys = 0;
+  if (Array.isArray(v)) {
+    for (const e of v) keys += keysInValue(e);
+    return keys;
+  }
+  for (const k in v) keys += 1 + keysInValue((v as Record<string, unknown>)[k]);
+  return keys;
+}
+
+/** The first key that appears twice in one object of valid JSON text. */
+function duplicateKey(text: string): string | undefined {
+  // The text is valid JSON, so a scan that skips strings sees only structure.
   const objects: (Set<string> | null)[] = [];
   const n = text.length;
   for (let i = 0; i < n; i++) {
@@ -192,14 +232,14 @@ export function parseJsonStrict(text: string): unknown {
           c = text.charCodeAt(++k);
         if (text.charCodeAt(k) === 0x3a /* : */) {
           const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
-          if (keys.has(key)) throw new SyntaxError(`duplicate key "${key}"`);
+          if (keys.has(key)) return key;
           keys.add(key);
         }
       }
       i = j;
     }
   }
-  return value;
+  return undefined;
 }
 
 function isStatement(v: unknown): v is Statement {
@@ -239,6 +279,7 @@ function keySignature(
   parsed: ParsedBundle,
   sig: { keyid: string; sig: Buffer },
   expect: Expectations,
+  pre: Prechecked | undefined,
 ): Signed | { reason: string } {
   const { envelope, keyHint } = parsed;
   // Keyids and hints are unauthenticated (DSSE): they only order the keys we try.
@@ -247,11 +288,8 @@ function keySignature(
   const hint = sig.keyid || keyHint || "";
   const keys = keysToTry(expect.trustedKeys, hint);
   if (keys.length === 0) return { reason: "no trusted keys were given" };
-  const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
-  const check = expect.signatures
-    ? (k: PublicKey) => (expect.signatures as SignatureResults).check(k, pae, sig.sig)
-    : (k: PublicKey) => verifySignature(k, pae, sig.sig);
-  const signer = keys.find(check);
+  const pae = pre?.pae ?? preAuthEncoding(envelope.payloadType, envelope.payload);
+  const signer = keys.find((k) => pre?.byKey.get(k) ?? verifySignature(k, pae, sig.sig));
   if (!signer) {
     const as = hint ? ` (signed as '${hint}')` : "";
     return { reason: `signature does not verify with any of ${keys.length} trusted key(s)${as}` };
@@ -301,12 +339,15 @@ export function verifyAttestation(
   expect: Expectations,
 ): AttestationVerification {
   const c = new Checks();
-  let parsed;
-  try {
-    parsed = parseBundle(bundleBytes);
-  } catch (e) {
-    if (e instanceof SignError) return c.fail("bundle", e.message);
-    throw e;
+  const pre = expect.signatures?.of(bundleBytes);
+  let parsed = pre?.parsed;
+  if (!parsed) {
+    try {
+      parsed = parseBundle(bundleBytes);
+    } catch (e) {
+      if (e instanceof SignError) return c.fail("bundle", e.message);
+      throw e;
+    }
   }
   const { envelope, keyHint } = parsed;
   const [sig, ...more] = envelope.signatures;
@@ -334,7 +375,7 @@ export function verifyAttestation(
 
   const signed = parsed.certificate
     ? keylessSignature(parsed.bundle, expect)
-    : keySignature(parsed, sig, expect);
+    : keySignature(parsed, sig, expect, pre);
   if ("reason" in signed) return c.fail("signature", signed.reason);
   const { signer } = signed;
   const who = signed.certificate ? { signer, certificate: signed.certificate } : { signer };

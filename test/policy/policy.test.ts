@@ -20,7 +20,7 @@ import {
 } from "../../src/sign/index.js";
 import { AttestationStore } from "../../src/store/index.js";
 import { cliHome, isOneLineError, provenix } from "../helpers/cli.js";
-import { BUILDS, nixCmd, run, tempDir, useTestNix } from "../helpers/nix.js";
+import { BUILDS, nixCmd, ROOT, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
 useTestNix();
@@ -90,6 +90,21 @@ function verifyPolicy(h: Home, args: string[]): { code: number; out: PolicyJson;
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+test("the schemas provenix documents (docs/schemas) are valid draft-07 JSON Schemas, strictly", async () => {
+  const { Ajv } = await import("ajv");
+  const addFormats = (await import("ajv-formats")).default as unknown as (a: object) => void;
+  for (const name of ["policy-v1.schema.json", "reproducibility-v1.schema.json"]) {
+    const ajv = new Ajv({ strict: true, strictRequired: false });
+    addFormats(ajv);
+    const schema = JSON.parse(readFileSync(join(ROOT, "docs", "schemas", name), "utf8")) as object;
+    assert.equal(ajv.validateSchema(schema), true, `${name}: ${ajv.errorsText(ajv.errors)}`);
+    ajv.compile(schema);
+  }
+  // The check can fail: a misspelt type is not a schema.
+  const ajv = new Ajv({ strict: true });
+  assert.equal(ajv.validateSchema({ type: "strnig" }), false);
+});
 
 test("a whole closure passes a policy: provenance for every build, sources vouched by it; a signed VSA that verify --vsa and sigstore-js accept", () => {
   const h = home();

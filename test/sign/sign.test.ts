@@ -290,6 +290,17 @@ test("parseJsonStrict refuses a duplicate key wherever it is, however it is esca
   dup('{"a": 1, "a": 2}');
   dup('{"ab" : 1,\n\t"a\\u0062": 2}');
   dup('{"x": [{"k": 1}, {"k": 2, "k": 3}]}');
+  assert.throws(() => parseJsonStrict('{"x": [{"k": 1}, {"k": 2, "k": 3}]}'), /duplicate key "k"/);
+  // Backslashes before a quote: an even run ends the string, an odd one escapes it.
+  dup('{"a\\\\": 1, "a\\\\" : 2}');
+  dup('{"v": "q\\":", "w": 1, "w": 2}');
+  dup('{"__proto__": 1, "__proto__": 2}');
+  assert.deepEqual(parseJsonStrict('{"a\\\\": 1, "a\\\"": 2, "v": "q\\":", "w": [":"]}'), {
+    "a\\": 1,
+    'a"': 2,
+    v: 'q":',
+    w: [":"],
+  });
   assert.deepEqual(parseJsonStrict('{"a": {"a": 1}, "b": ["a", "a"], "c": "a\\"b", "a\\"b": 1}'), {
     a: { a: 1 },
     b: ["a", "a"],
