@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { DerivationCache, IN_TOTO_PAYLOAD_TYPE, serializeStatement } from "../attest/index.js";
 import { NixError, type NixStore } from "../nix/index.js";
 import {
-  evaluatePolicy,
+  PolicyEvaluation,
   VSA_V1,
   vsaStatement,
   type ClosurePath,
@@ -65,7 +65,14 @@ function rehashed(digests: ReadonlyMap<string, { sha256: string }>, path: string
   return d.sha256;
 }
 
-/** Gather what the policy needs to know of each path, then evaluate it. */
+/** Paths whose bundles are read and checked at a time: memory stays flat however large the closure. */
+const CHUNK = 2000;
+
+/**
+ * Gather what the policy needs to know of each path, then evaluate it, a chunk
+ * at a time: the signatures of the next chunk are checked on all cores (libuv's
+ * pool) while the pure evaluation of this one runs.
+ */
 export async function verifyWithPolicy(
   ctx: PolicyVerifyContext,
   policy: Policy,
@@ -80,23 +87,30 @@ export async function verifyWithPolicy(
   const digests = ctx.rehash
     ? await hashNars([...infos.values()].map((i) => ({ path: i.path, narSize: i.narSize })))
     : undefined;
-  const stored = ctx.store.bundlesNaming(paths);
-  const closure: ClosurePath[] = paths.map((path) => {
-    const info = infos.get(path);
-    return {
-      path,
-      root: rootSet.has(path),
-      ...(info ? { info, sha256: digests ? rehashed(digests, path) : info.narHash } : {}),
-      attestations: stored.get(path) ?? [],
-    };
-  });
-  // Every signature checked ahead on all cores (libuv's pool); the pure evaluation
-  // then finds the results instead of checking them one by one.
-  const signatures = await preverifySignatures(
-    closure.flatMap((c) => c.attestations.map((a) => a.bundle)),
-    [...policy.builders.flatMap((b) => b.keys)],
-  );
-  return evaluatePolicy(policy, closure, { now, digest: sha256, signatures });
+  const keys = [...policy.builders.flatMap((b) => b.keys)];
+  const prepare = (start: number) => {
+    const part = paths.slice(start, start + CHUNK);
+    const stored = ctx.store.bundlesNaming(part);
+    const closure: ClosurePath[] = part.map((path) => {
+      const info = infos.get(path);
+      return {
+        path,
+        root: rootSet.has(path),
+        ...(info ? { info, sha256: digests ? rehashed(digests, path) : info.narHash } : {}),
+        attestations: stored.get(path) ?? [],
+      };
+    });
+    const bundles = closure.flatMap((c) => c.attestations.map((a) => a.bundle));
+    return preverifySignatures(bundles, keys).then((signatures) => ({ closure, signatures }));
+  };
+  const evaluation = new PolicyEvaluation(policy, { now, digest: sha256 });
+  let ahead = prepare(0);
+  for (let start = 0; start < paths.length; start += CHUNK) {
+    const { closure, signatures } = await ahead;
+    if (start + CHUNK < paths.length) ahead = prepare(start + CHUNK);
+    evaluation.add(closure, signatures);
+  }
+  return evaluation.result();
 }
 
 export interface VsaOptions {

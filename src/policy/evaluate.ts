@@ -233,50 +233,76 @@ function claimsOf(p: ClosurePath, keys: readonly PublicKey[]): Claim[] {
   return claimsFrom(sources, keys).claims;
 }
 
-/** Evaluate a closure against a policy. Paths are reported in the order given. */
-export function evaluatePolicy(
-  policy: Policy,
-  closure: readonly ClosurePath[],
-  o: EvaluateOptions,
-): PolicyResult {
-  if (policy.expires !== undefined && policy.expires.getTime() <= o.now.getTime()) {
-    return {
-      ok: false,
-      reason: `the policy${policy.name ? ` '${policy.name}'` : ""} expired at ${policy.expires.toISOString()}`,
-      paths: [],
-    };
-  }
-  const builderKeys = policy.builders.flatMap((b) => b.keys);
-  const reproKeys = [...builderKeys, ...policy.rebuilders];
-  const used = (p: ClosurePath, ids: number[]) =>
-    p.attestations
-      .filter((a) => ids.includes(a.id))
-      .map((a) => ({ id: a.id, sha256: o.digest(a.bundle) }));
+/** What pass 2 needs of a path once pass 1 is done: not its attestations. */
+interface Checked {
+  readonly path: string;
+  readonly root: boolean;
+  readonly sha256: string | undefined;
+  readonly info: PathInfo | undefined;
+  readonly first: PathResult | { reason: string };
+}
 
-  // Pass 1: provenance. What verified provenance names as inputs vouches for sources.
-  const vouched = new Map<string, { sha256: string; by: string }[]>();
-  const first = new Map<string, PathResult | { reason: string }>();
-  for (const p of closure) {
+/**
+ * A closure evaluated against a policy in parts, so that a large one need not be
+ * held whole: `add` checks the provenance of some paths (pass 1) and keeps only
+ * its verdicts and what that provenance names as inputs; `result` decides the
+ * paths without provenance (pass 2). Paths are reported in the order added.
+ */
+export class PolicyEvaluation {
+  private readonly checked: Checked[] = [];
+  /** What verified provenance names as inputs: it vouches for sources. */
+  private readonly vouched = new Map<string, { sha256: string; by: string }[]>();
+  private readonly builderKeys: PublicKey[];
+  private readonly reproKeys: PublicKey[];
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly o: Omit<EvaluateOptions, "signatures">,
+  ) {
+    this.builderKeys = policy.builders.flatMap((b) => b.keys);
+    this.reproKeys = [...this.builderKeys, ...policy.rebuilders];
+  }
+
+  private expired(): boolean {
+    const { expires } = this.policy;
+    return expires !== undefined && expires.getTime() <= this.o.now.getTime();
+  }
+
+  /** Pass 1 for these paths, with the signatures checked ahead for their bundles. */
+  add(closure: readonly ClosurePath[], signatures?: SignatureResults): void {
+    if (this.expired()) return;
+    for (const p of closure) {
+      this.checked.push({
+        path: p.path,
+        root: p.root,
+        sha256: p.sha256,
+        info: p.info,
+        first: this.provenanceOf(p, signatures),
+      });
+    }
+  }
+
+  private provenanceOf(
+    p: ClosurePath,
+    signatures: SignatureResults | undefined,
+  ): PathResult | { reason: string } {
+    const { policy, o } = this;
     if (p.sha256 === undefined) {
-      first.set(p.path, { reason: `${p.path} is not in the local store, so it cannot be checked` });
-      continue;
+      return { reason: `${p.path} is not in the local store, so it cannot be checked` };
     }
-    const r = checkProvenance(policy, p, p.sha256, builderKeys, o.signatures);
-    if ("reason" in r) {
-      first.set(p.path, r);
-      continue;
-    }
+    const r = checkProvenance(policy, p, p.sha256, this.builderKeys, signatures);
+    if ("reason" in r) return r;
     for (const d of dependenciesOf(r.statement)) {
       if (d.name && d.digest?.sha256) {
-        const list = vouched.get(d.name) ?? [];
+        const list = this.vouched.get(d.name) ?? [];
         list.push({ sha256: d.digest.sha256, by: p.path });
-        vouched.set(d.name, list);
+        this.vouched.set(d.name, list);
       }
     }
     const ids = [r.id];
     let failure: string | undefined;
     if (policy.require.reproducedBy !== undefined) {
-      const agreeing = reproducedBy(claimsOf(p, reproKeys), p.path, p.sha256);
+      const agreeing = reproducedBy(claimsOf(p, this.reproKeys), p.path, p.sha256);
       if (agreeing.length < policy.require.reproducedBy) {
         failure = `reproduced by ${agreeing.length} trusted key(s), the policy requires ${policy.require.reproducedBy}`;
       }
@@ -284,8 +310,8 @@ export function evaluatePolicy(
     if (!failure && p.root && policy.require.sbom) {
       const sbom = p.attestations.find((a) => {
         const v = verifyAttestation(a.bundle, {
-          trustedKeys: builderKeys,
-          ...(o.signatures ? { signatures: o.signatures } : {}),
+          trustedKeys: this.builderKeys,
+          ...(signatures ? { signatures } : {}),
           subject: { name: p.path, sha256: p.sha256 ?? "" },
         });
         return v.ok && v.statement && SBOM_PREDICATES.includes(v.statement.predicateType);
@@ -293,7 +319,7 @@ export function evaluatePolicy(
       if (sbom) ids.push(sbom.id);
       else failure = `no SBOM attestation (CycloneDX or SPDX) from a trusted builder for ${p.path}`;
     }
-    first.set(p.path, {
+    return {
       path: p.path,
       root: p.root,
       ok: failure === undefined,
@@ -301,77 +327,102 @@ export function evaluatePolicy(
       ...(failure !== undefined ? { reason: failure } : {}),
       detail: `provenance #${r.id} from builder '${r.builder}'`,
       level: r.level,
-      used: used(p, ids),
-    });
+      used: p.attestations
+        .filter((a) => ids.includes(a.id))
+        .map((a) => ({ id: a.id, sha256: o.digest(a.bundle) })),
+    };
   }
 
-  // Pass 2: what has no provenance: exceptions, substitutes, sources.
-  const paths = closure.map((p): PathResult => {
-    const r = first.get(p.path);
-    if (r && "path" in r && r.ok) return r;
-    const failed = (reason: string): PathResult => ({
-      path: p.path,
-      root: p.root,
-      ok: false,
-      reason,
-      used: [],
-    });
-    const why = r?.reason ?? `no provenance for ${p.path}`;
-    const exception = exceptionFor(policy, p.path);
-    if (exception) {
-      if (exception.expires === undefined || exception.expires.getTime() > o.now.getTime()) {
-        return {
-          path: p.path,
-          root: p.root,
-          ok: true,
-          basis: "excepted",
-          reason: exception.reason,
-          level: 0,
-          used: [],
-        };
-      }
-      return failed(`${why} (its policy exception expired at ${exception.expires.toISOString()})`);
-    }
-    if (r && "path" in r) return r; // provenance verified, but a requirement failed
-    const info = p.info;
-    if (!info || p.sha256 === undefined) return failed(why);
-    // Substituted (not built here): a binary cache's signature is the evidence.
-    const subst =
-      !info.ultimate && info.signatures.length > 0 ? checkSubstituted(policy, info) : undefined;
-    if (subst?.ok) {
+  /** Pass 2: what has no provenance (exceptions, substitutes, sources), and the verdict. */
+  result(): PolicyResult {
+    const { policy, o } = this;
+    if (this.expired()) {
       return {
-        path: p.path,
-        root: p.root,
-        ok: true,
-        basis: "substituted",
-        detail: `narinfo signed by ${subst.key}`,
-        level: 0,
-        used: [],
+        ok: false,
+        reason: `the policy${policy.name ? ` '${policy.name}'` : ""} expired at ${(policy.expires as Date).toISOString()}`,
+        paths: [],
       };
     }
-    if (subst) return failed(`${why}; ${subst.reason}`);
-    if (!info.deriver) {
-      // A source added to the store: the provenance that used it names its digest.
-      const named = vouched.get(p.path) ?? [];
-      const match = named.find((v) => v.sha256 === p.sha256);
-      if (match) {
+    const paths = this.checked.map((p): PathResult => {
+      const r = p.first;
+      if ("path" in r && r.ok) return r;
+      const failed = (reason: string): PathResult => ({
+        path: p.path,
+        root: p.root,
+        ok: false,
+        reason,
+        used: [],
+      });
+      const why = r.reason ?? `no provenance for ${p.path}`;
+      const exception = exceptionFor(policy, p.path);
+      if (exception) {
+        if (exception.expires === undefined || exception.expires.getTime() > o.now.getTime()) {
+          return {
+            path: p.path,
+            root: p.root,
+            ok: true,
+            basis: "excepted",
+            reason: exception.reason,
+            level: 0,
+            used: [],
+          };
+        }
+        return failed(
+          `${why} (its policy exception expired at ${exception.expires.toISOString()})`,
+        );
+      }
+      if ("path" in r) return r; // provenance verified, but a requirement failed
+      const info = p.info;
+      if (!info || p.sha256 === undefined) return failed(why);
+      // Substituted (not built here): a binary cache's signature is the evidence.
+      const subst =
+        !info.ultimate && info.signatures.length > 0 ? checkSubstituted(policy, info) : undefined;
+      if (subst?.ok) {
         return {
           path: p.path,
           root: p.root,
           ok: true,
-          basis: "source",
-          detail: `named with this digest by the provenance of ${match.by}`,
+          basis: "substituted",
+          detail: `narinfo signed by ${subst.key}`,
           level: 0,
           used: [],
         };
       }
-      return failed(
-        named.length > 0
-          ? `source ${p.path} has sha256 ${p.sha256}, but the provenance of ${named[0]?.by ?? "?"} names ${named[0]?.sha256 ?? "?"}`
-          : `source ${p.path} is not named by any verified provenance in the closure`,
-      );
-    }
-    return failed(why);
-  });
-  return { ok: paths.every((p) => p.ok), paths };
+      if (subst) return failed(`${why}; ${subst.reason}`);
+      if (!info.deriver) {
+        // A source added to the store: the provenance that used it names its digest.
+        const named = this.vouched.get(p.path) ?? [];
+        const match = named.find((v) => v.sha256 === p.sha256);
+        if (match) {
+          return {
+            path: p.path,
+            root: p.root,
+            ok: true,
+            basis: "source",
+            detail: `named with this digest by the provenance of ${match.by}`,
+            level: 0,
+            used: [],
+          };
+        }
+        return failed(
+          named.length > 0
+            ? `source ${p.path} has sha256 ${p.sha256}, but the provenance of ${named[0]?.by ?? "?"} names ${named[0]?.sha256 ?? "?"}`
+            : `source ${p.path} is not named by any verified provenance in the closure`,
+        );
+      }
+      return failed(why);
+    });
+    return { ok: paths.every((p) => p.ok), paths };
+  }
+}
+
+/** Evaluate a closure against a policy. Paths are reported in the order given. */
+export function evaluatePolicy(
+  policy: Policy,
+  closure: readonly ClosurePath[],
+  o: EvaluateOptions,
+): PolicyResult {
+  const evaluation = new PolicyEvaluation(policy, { now: o.now, digest: o.digest });
+  evaluation.add(closure, o.signatures);
+  return evaluation.result();
 }
