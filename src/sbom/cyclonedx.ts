@@ -1,4 +1,9 @@
-import * as CDX from "@cyclonedx/cyclonedx-library";
+// The library's parts, not its index: the index also loads its validators (and
+// their JSON Schema compiler), a third of its start-up, which provenix does not use.
+import * as Enums from "@cyclonedx/cyclonedx-library/Enums";
+import * as Models from "@cyclonedx/cyclonedx-library/Models";
+import * as Serialize from "@cyclonedx/cyclonedx-library/Serialize";
+import * as Spec from "@cyclonedx/cyclonedx-library/Spec";
 import type { SbomGraph, SbomNode } from "./graph.js";
 import { writeJson, type Sink } from "./json-stream.js";
 import { packageUrl } from "./purl.js";
@@ -8,54 +13,52 @@ import { packageUrl } from "./purl.js";
 
 export type CycloneDxVersion = "1.5" | "1.6" | "1.7";
 
-const SPECS: Record<CycloneDxVersion, typeof CDX.Spec.Spec1dot6> = {
-  "1.5": CDX.Spec.Spec1dot5,
-  "1.6": CDX.Spec.Spec1dot6,
-  "1.7": CDX.Spec.Spec1dot7,
+const SPECS: Record<CycloneDxVersion, typeof Spec.Spec1dot6> = {
+  "1.5": Spec.Spec1dot5,
+  "1.6": Spec.Spec1dot6,
+  "1.7": Spec.Spec1dot7,
 };
 
-function component(node: SbomNode): CDX.Models.Component {
-  const props: CDX.Models.Property[] = [new CDX.Models.Property("nix:store_path", node.id)];
-  if (node.drvPath) props.push(new CDX.Models.Property("nix:drv_path", node.drvPath));
+function component(node: SbomNode): Models.Component {
+  const props: Models.Property[] = [new Models.Property("nix:store_path", node.id)];
+  if (node.drvPath) props.push(new Models.Property("nix:drv_path", node.drvPath));
   for (const o of node.outputs ?? []) {
-    props.push(new CDX.Models.Property("nix:output", o.path ? `${o.name}=${o.path}` : o.name));
+    props.push(new Models.Property("nix:output", o.path ? `${o.name}=${o.path}` : o.name));
   }
   if (node.fixedOutput) {
     const f = node.fixedOutput;
-    props.push(
-      new CDX.Models.Property("nix:fixed_output_hash", `${f.method}:${f.hashAlgo}:${f.hash}`),
-    );
+    props.push(new Models.Property("nix:fixed_output_hash", `${f.method}:${f.hashAlgo}:${f.hash}`));
   }
-  if (node.unknown) props.push(new CDX.Models.Property("provenix:unknown", node.unknown));
-  if (!node.meta) props.push(new CDX.Models.Property("provenix:meta", "unavailable"));
+  if (node.unknown) props.push(new Models.Property("provenix:unknown", node.unknown));
+  if (!node.meta) props.push(new Models.Property("provenix:meta", "unavailable"));
 
   const refs = (node.fixedOutput?.urls ?? []).map(
     (url) =>
-      new CDX.Models.ExternalReference(url, CDX.Enums.ExternalReferenceType.Distribution, {
+      new Models.ExternalReference(url, Enums.ExternalReferenceType.Distribution, {
         comment: "fixed-output source",
       }),
   );
   if (node.meta?.homepage) {
     refs.push(
-      new CDX.Models.ExternalReference(node.meta.homepage, CDX.Enums.ExternalReferenceType.Website),
+      new Models.ExternalReference(node.meta.homepage, Enums.ExternalReferenceType.Website),
     );
   }
-  const hashes = new CDX.Models.HashDictionary();
-  if (node.narHash) hashes.set(CDX.Enums.HashAlgorithm["SHA-256"], node.narHash);
+  const hashes = new Models.HashDictionary();
+  if (node.narHash) hashes.set(Enums.HashAlgorithm["SHA-256"], node.narHash);
 
-  const c = new CDX.Models.Component(
-    node.kind === "source" ? CDX.Enums.ComponentType.File : CDX.Enums.ComponentType.Library,
+  const c = new Models.Component(
+    node.kind === "source" ? Enums.ComponentType.File : Enums.ComponentType.Library,
     node.name,
     {
       bomRef: node.id,
       version: node.version || undefined,
       purl: packageUrl(node),
       hashes,
-      externalReferences: new CDX.Models.ExternalReferenceRepository(refs),
-      properties: new CDX.Models.PropertyRepository(props),
+      externalReferences: new Models.ExternalReferenceRepository(refs),
+      properties: new Models.PropertyRepository(props),
       description: node.meta?.description,
-      licenses: new CDX.Models.LicenseRepository(
-        (node.meta?.licenses ?? []).map((l) => new CDX.Models.NamedLicense(l)),
+      licenses: new Models.LicenseRepository(
+        (node.meta?.licenses ?? []).map((l) => new Models.NamedLicense(l)),
       ),
     },
   );
@@ -76,18 +79,17 @@ export interface CycloneDxOptions {
  * model nor the whole text is held at once.
  */
 export function writeCycloneDx(graph: SbomGraph, options: CycloneDxOptions, sink: Sink): void {
-  const bom = new CDX.Models.Bom();
+  const bom = new Models.Bom();
   bom.metadata.tools.components.add(
-    new CDX.Models.Component(CDX.Enums.ComponentType.Application, "provenix", {
+    new Models.Component(Enums.ComponentType.Application, "provenix", {
       version: options.toolVersion,
     }),
   );
   if (options.timestamp) bom.metadata.timestamp = options.timestamp;
-  bom.metadata.properties.add(new CDX.Models.Property("provenix:closure", graph.closure));
-  for (const r of graph.roots)
-    bom.metadata.properties.add(new CDX.Models.Property("provenix:root", r));
+  bom.metadata.properties.add(new Models.Property("provenix:closure", graph.closure));
+  for (const r of graph.roots) bom.metadata.properties.add(new Models.Property("provenix:root", r));
 
-  const factory = new CDX.Serialize.JSON.Normalize.Factory(SPECS[options.version ?? "1.6"]);
+  const factory = new Serialize.JSON.Normalize.Factory(SPECS[options.version ?? "1.6"]);
   const normalizeOptions = { sortLists: true };
   const head = factory.makeForBom().normalize(bom, normalizeOptions) as unknown as Record<
     string,
