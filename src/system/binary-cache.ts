@@ -3,10 +3,9 @@
 // store does, e.g. nginx with WebDAV). Only the files of the attestation layout
 // (src/cache) and narinfos are read or written; NARs are never touched.
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import https from "node:https";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { http, https } from "./http-modules.js";
 import { CacheError } from "../cache/index.js";
 
 export interface BinaryCache {

@@ -1,7 +1,7 @@
-import * as http from "node:http";
-import * as https from "node:https";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { IncomingHttpHeaders } from "node:http";
+import { http, https } from "./http-modules.js";
 import { MAX_MANIFEST_BYTES, MANIFEST_TYPES, OciError, ociDigest } from "../oci/index.js";
 
 // An OCI distribution-spec client: blobs (monolithic and chunked uploads,
@@ -32,7 +32,7 @@ export interface RegistryOptions {
 
 interface Response {
   readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
+  readonly headers: IncomingHttpHeaders;
   readonly body: Buffer;
 }
 
