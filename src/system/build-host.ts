@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BuildHost, BuildLog, NixInfo, SandboxProbe } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
@@ -160,9 +160,15 @@ export class LocalBuildHost implements BuildHost {
       ["", "text/plain"],
     ] as const) {
       const file = join(this.logDir, "drvs", base.slice(0, 2), base.slice(2) + suffix);
+      let fd;
       try {
-        const st = statSync(file);
-        const bytes = readFileSync(file);
+        fd = openSync(file, "r");
+      } catch {
+        continue; // no log of this kind
+      }
+      try {
+        const st = fstatSync(fd);
+        const bytes = readFileSync(fd);
         return Promise.resolve({
           uri: "file://" + file,
           sha256: createHash("sha256").update(bytes).digest("hex"),
@@ -175,6 +181,8 @@ export class LocalBuildHost implements BuildHost {
         });
       } catch {
         continue;
+      } finally {
+        closeSync(fd);
       }
     }
     return Promise.resolve(undefined);
