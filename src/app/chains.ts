@@ -102,6 +102,8 @@ export interface WorkResult {
 const CHECKPOINT = "nix-db-checkpoint";
 const DAEMON = "daemon";
 const SCAN_CHUNK = 5_000;
+/** Statements of a batch being written and signed at once (Chains.work). */
+const SIGNING_IN_FLIGHT = 8;
 
 /** Nix errors that another attempt cannot fix. */
 const PERMANENT: ReadonlySet<string> = new Set([
@@ -305,6 +307,7 @@ export class Chains {
       // a derivation that cannot be read fails on its own below, with its reason
     }
     const done: { rows: JournalRow[]; signed: SignedStatement[]; existing?: number }[] = [];
+    const toSign: { drv: string; rows: JournalRow[] }[] = [];
     for (const [drv, group] of byDrv) {
       const existing = group.map(
         (r) =>
@@ -312,13 +315,26 @@ export class Chains {
       );
       if (existing.every((id) => id !== undefined)) {
         done.push({ rows: group, signed: [], existing: existing[0] });
-        continue;
-      }
+      } else toSign.push({ drv, rows: group });
+    }
+    // A few at once: each signature is made on the thread pool while the next
+    // statement is written (not more: each may also make SBOMs and scans).
+    const signing: Promise<SignedStatement[]>[] = [];
+    const start = (i: number) => {
+      const next = toSign[i];
+      if (!next) return;
+      const p = this.sign(next.drv, derivations);
+      p.catch(() => undefined); // its failure is recorded below, not as unhandled
+      signing[i] = p;
+    };
+    for (let i = 0; i < SIGNING_IN_FLIGHT; i++) start(i);
+    for (const [i, { rows }] of toSign.entries()) {
       try {
-        done.push({ rows: group, signed: await this.sign(drv, derivations) });
+        done.push({ rows, signed: await (signing[i] as Promise<SignedStatement[]>) });
       } catch (e) {
-        for (const row of group) failures.push({ row, error: e });
+        for (const row of rows) failures.push({ row, error: e });
       }
+      start(i + SIGNING_IN_FLIGHT);
     }
     const now = this.now();
     const result = { attested: 0, retrying: 0, failed: 0, vanished: vanished.length };
