@@ -12,10 +12,15 @@ const CHUNK = 1 << 20;
  * `sink`. Synchronous on purpose: it is the fastest way through many small files.
  */
 export function dumpNar(root: string, sink: NarSink): void {
-  const buffer = Buffer.allocUnsafe(CHUNK);
+  // One read buffer for every call: a new megabyte per path made a closure of
+  // small paths spend most of its time collecting garbage. A sink that keeps a
+  // chunk copies it (chunks are only valid until the sink returns).
+  reading ??= Buffer.allocUnsafe(CHUNK);
   sink(NAR.magic);
-  dumpNode(Buffer.from(root), sink, buffer);
+  dumpNode(Buffer.from(root), sink, reading);
 }
+
+let reading: Buffer | undefined;
 
 function dumpNode(p: Buffer, sink: NarSink, buffer: Buffer): void {
   const st = fs.lstatSync(p);
