@@ -104,7 +104,10 @@ export function keyBundleSigner(signer: Signer): BundleSigner {
 /** JSON from outside: not JSON is a MALFORMED_BUNDLE SignError naming `what`. */
 function untrustedJson(bytes: Uint8Array, what: string): unknown {
   try {
-    return JSON.parse(Buffer.from(bytes).toString("utf8"));
+    // A view of the bytes, not a copy (Buffer.from of a Uint8Array copies it).
+    return JSON.parse(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
+    );
   } catch (cause) {
     throw new SignError("MALFORMED_BUNDLE", `${what} is not valid JSON`, { cause });
   }

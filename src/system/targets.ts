@@ -1,4 +1,4 @@
-import { existsSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { FlakeSource } from "../attest/index.js";
 import {
@@ -23,6 +23,12 @@ export type Target =
  * `.drv`, a bundle file (`*.json`), or else a Nix installable (a file or flake ref).
  */
 export function classifyTarget(arg: string, storeDir: string): Target {
+  // A store path itself, not a symlink: nothing to resolve (one lstat, where
+  // realpath takes one per component; a closure given as arguments is thousands).
+  if (arg.startsWith(storeDir + "/") && !arg.includes("/", storeDir.length + 1)) {
+    const st = lstatSync(arg, { throwIfNoEntry: false });
+    if (st && !st.isSymbolicLink()) return fromStorePath(parseStorePath(arg, storeDir).path);
+  }
   const onDisk = existsSync(arg);
   if (onDisk && !arg.startsWith(storeDir + "/")) {
     const real = realpathSync(arg);
