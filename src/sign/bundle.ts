@@ -94,8 +94,8 @@ export function keyBundleSigner(signer: Signer): BundleSigner {
   return {
     name: keyid,
     async signBundle(payload, payloadType) {
-      const pae = preAuthEncoding(payloadType, payload);
-      const sig = signer.signAsync ? await signer.signAsync(pae) : signer.sign(pae);
+      if (!signer.signAsync) return { bundle: signBundle(payload, payloadType, signer), keyid };
+      const sig = await signer.signAsync(preAuthEncoding(payloadType, payload));
       return { bundle: serializeBundle(envelopeBundle(payload, payloadType, signer, sig)), keyid };
     },
   };

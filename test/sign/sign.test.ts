@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { IN_TOTO_PAYLOAD_TYPE } from "../../src/attest/index.js";
 import {
   generateKeyPair,
+  keyBundleSigner,
   nixPublicKeyText,
   parseBundle,
   parseNixPublicKey,
@@ -308,6 +309,20 @@ test("parseJsonStrict refuses a duplicate key wherever it is, however it is esca
     'a"b': 1,
   });
   assert.throws(() => parseJsonStrict('{"a": }'), SyntaxError);
+});
+
+test("a key file signs on the thread pool: the same bundle as signing in place (Ed25519), one that verifies (ECDSA)", async () => {
+  const ed = parseSecretKey(generateKeyPair("nix", "pool-1").secret);
+  const p256 = parseSecretKey(generateKeyPair("pem-p256", "pool-2").secret);
+  assert.ok(ed.signAsync && p256.signAsync);
+  const pooled = await keyBundleSigner(ed).signBundle(statement, IN_TOTO_PAYLOAD_TYPE);
+  assert.deepEqual(pooled, {
+    bundle: signBundle(statement, IN_TOTO_PAYLOAD_TYPE, ed),
+    keyid: ed.publicKey.keyid,
+  });
+  const ecdsa = await keyBundleSigner(p256).signBundle(statement, IN_TOTO_PAYLOAD_TYPE);
+  assert.equal(verifyAttestation(ecdsa.bundle, { trustedKeys: [p256.publicKey] }).ok, true);
+  assert.equal(verifyAttestation(ecdsa.bundle, { trustedKeys: [ed.publicKey] }).ok, false);
 });
 
 test("signatures checked ahead on the thread pool give verifyAttestation the same verdicts: good, tampered, wrong key, ECDSA", async () => {
