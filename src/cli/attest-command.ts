@@ -85,8 +85,8 @@ ${SIGNING_HELP}`,
       },
       builderId: ctx.config.builderId,
     });
-    // Statements are signed on the thread pool while the next are written, and
-    // stored in batches, one transaction each.
+    // Statements are written and signed a batch at a time, and each batch stored in
+    // one transaction.
     let pending: Promise<{ signed: SignedStatement; statement: Statement }>[] = [];
     const flush = async () => {
       const batch = await Promise.all(pending);
@@ -126,7 +126,9 @@ ${SIGNING_HELP}`,
     for (const { arg, drvs } of resolved) {
       for (const d of drvs) {
         const outputs = only.length > 0 ? only : d.outputs;
-        const statement = await provenanceFor(
+        // Not awaited one by one: a batch's statements are written while their build
+        // logs are read and their signatures made, on the thread pool.
+        const signing = provenanceFor(
           {
             nix: ctx.nix,
             host: ctx.host,
@@ -141,12 +143,14 @@ ${SIGNING_HELP}`,
             ...(outputs ? { outputs } : {}),
             ...(d.flake ? { flake: d.flake } : {}),
           },
-        );
-        const signing = signStatement(
-          { signer, builderId: ctx.config.builderId },
+        ).then(async (statement) => ({
+          signed: await signStatement(
+            { signer, builderId: ctx.config.builderId },
+            statement,
+            d.drvPath,
+          ),
           statement,
-          d.drvPath,
-        ).then((signed) => ({ signed, statement }));
+        }));
         signing.catch(() => undefined); // its failure is reported by flush, not as unhandled
         pending.push(signing);
         if (pending.length >= BATCH) await flush();

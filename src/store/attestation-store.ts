@@ -223,6 +223,10 @@ export class AttestationStore {
     // Only once the file is known to be ours: WAL lets readers and a writer overlap.
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
+    // Checkpoint (copy the WAL back, and fsync) every 40 MB, not every 4: a batch of
+    // 2,000 attestations is 10 MB of pages, and a checkpoint after each cost a
+    // fifth of attesting 50,000 derivations.
+    this.db.pragma("wal_autocheckpoint = 10000");
     this.db.pragma("foreign_keys = ON");
   }
 

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { BuildHost, BuildLog, NixInfo, SandboxProbe } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
@@ -152,24 +153,28 @@ export class LocalBuildHost implements BuildHost {
     };
   }
 
-  /** libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2]. */
-  buildLog(drvPath: string): Promise<BuildLog | undefined> {
+  /**
+   * libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2].
+   * Read on the thread pool: a batch's logs, often long out of the page cache, are
+   * read side by side while statements are written.
+   */
+  async buildLog(drvPath: string): Promise<BuildLog | undefined> {
     const base = basename(drvPath);
     for (const [suffix, mediaType] of [
       [".bz2", "application/x-bzip2"],
       ["", "text/plain"],
     ] as const) {
       const file = join(this.logDir, "drvs", base.slice(0, 2), base.slice(2) + suffix);
-      let fd;
+      let fh;
       try {
-        fd = openSync(file, "r");
+        fh = await open(file, "r");
       } catch {
         continue; // no log of this kind
       }
       try {
-        const st = fstatSync(fd);
-        const bytes = readFileSync(fd);
-        return Promise.resolve({
+        const st = await fh.stat();
+        const bytes = await fh.readFile();
+        return {
           uri: "file://" + file,
           sha256: createHash("sha256").update(bytes).digest("hex"),
           mediaType,
@@ -178,13 +183,13 @@ export class LocalBuildHost implements BuildHost {
             ? { startedOn: new Date(Math.floor(st.birthtimeMs / 1000) * 1000) }
             : {}),
           finishedOn: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
-        });
+        };
       } catch {
         continue;
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
     }
-    return Promise.resolve(undefined);
+    return undefined;
   }
 }
