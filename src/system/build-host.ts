@@ -6,6 +6,9 @@ import type { BuildHost, BuildLog, NixInfo, SandboxProbe } from "../attest/index
 import { runNix, runNixCommand } from "./exec.js";
 import { NixError } from "../nix/index.js";
 
+/** Build logs open at once (LocalBuildHost.buildLog). */
+const LOG_READS = 16;
+
 /** Settings that change what a build can see or who it trusts (documented in the buildType). */
 export const BUILD_RELEVANT_SETTINGS = [
   "allow-new-privileges",
@@ -153,12 +156,27 @@ export class LocalBuildHost implements BuildHost {
     };
   }
 
+  private reading = 0;
+  private readonly waiting: (() => void)[] = [];
+
   /**
    * libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2].
    * Read on the thread pool: a batch's logs, often long out of the page cache, are
-   * read side by side while statements are written.
+   * read side by side while statements are written, LOG_READS at a time (a batch
+   * asks for thousands at once, and each open log holds a file descriptor).
    */
   async buildLog(drvPath: string): Promise<BuildLog | undefined> {
+    while (this.reading >= LOG_READS) await new Promise<void>((r) => this.waiting.push(r));
+    this.reading++;
+    try {
+      return await this.readLog(drvPath);
+    } finally {
+      this.reading--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async readLog(drvPath: string): Promise<BuildLog | undefined> {
     const base = basename(drvPath);
     for (const [suffix, mediaType] of [
       [".bz2", "application/x-bzip2"],
