@@ -319,22 +319,24 @@ export class Chains {
     }
     // A few at once: each signature is made on the thread pool while the next
     // statement is written (not more: each may also make SBOMs and scans).
-    const signing: Promise<SignedStatement[]>[] = [];
-    const start = (i: number) => {
-      const next = toSign[i];
-      if (!next) return;
-      const p = this.sign(next.drv, derivations);
-      p.catch(() => undefined); // its failure is recorded below, not as unhandled
-      signing[i] = p;
-    };
-    for (let i = 0; i < SIGNING_IN_FLIGHT; i++) start(i);
-    for (const [i, { rows }] of toSign.entries()) {
-      try {
-        done.push({ rows, signed: await (signing[i] as Promise<SignedStatement[]>) });
-      } catch (e) {
-        for (const row of rows) failures.push({ row, error: e });
+    const signed: ({ value: SignedStatement[] } | { error: unknown })[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < toSign.length) {
+        const i = next++;
+        const { drv } = toSign[i] as (typeof toSign)[number];
+        try {
+          signed[i] = { value: await this.sign(drv, derivations) };
+        } catch (error) {
+          signed[i] = { error };
+        }
       }
-      start(i + SIGNING_IN_FLIGHT);
+    };
+    await Promise.all(Array.from({ length: Math.min(SIGNING_IN_FLIGHT, toSign.length) }, worker));
+    for (const [i, { rows }] of toSign.entries()) {
+      const s = signed[i] as (typeof signed)[number];
+      if ("value" in s) done.push({ rows, signed: s.value });
+      else for (const row of rows) failures.push({ row, error: s.error });
     }
     const now = this.now();
     const result = { attested: 0, retrying: 0, failed: 0, vanished: vanished.length };
