@@ -38,7 +38,8 @@ export const EXIT_CODE_HELP = `Exit codes:
       signing
   5   attestation store problem: corrupt, foreign, locked, unwritable, disk full,
       or another daemon already running on it
-  6   Nix problem: Nix not installed, or a nix command failed
+  6   Nix problem: Nix not installed, a nix command failed, Nix's database or
+      a build log unreadable
   7   registry, binary-cache or signing-service problem: unreachable, timed
       out, credentials refused, access denied, server errors after retries, a
       digest the registry disagrees with, an upload the cache refused, Fulcio,
@@ -55,6 +56,7 @@ export function describeError(e: unknown): { exit: number; message: string } {
       case "NIX_COMMAND_FAILED":
       case "NIX_NOT_INSTALLED":
       case "NIX_DB_UNREADABLE":
+      case "NIX_LOG_UNREADABLE":
         return { exit: EXIT.NIX, message: e.message };
       case "INVALID_STORE_PATH":
       case "NOT_IN_STORE":

@@ -13,6 +13,7 @@ export type NixErrorCode =
   | "NIX_COMMAND_FAILED"
   | "NIX_NOT_INSTALLED"
   | "NIX_DB_UNREADABLE"
+  | "NIX_LOG_UNREADABLE"
   | "INVALID_NARINFO";
 
 /** The one error type of the Nix domain; `code` is what callers branch on. */

@@ -1,13 +1,9 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { BuildHost, BuildLog, NixInfo, SandboxProbe } from "../attest/index.js";
 import { runNix, runNixCommand } from "./exec.js";
 import { NixError } from "../nix/index.js";
-
-/** Build logs open at once (LocalBuildHost.buildLog). */
-const LOG_READS = 16;
 
 /** Settings that change what a build can see or who it trusts (documented in the buildType). */
 export const BUILD_RELEVANT_SETTINGS = [
@@ -156,45 +152,42 @@ export class LocalBuildHost implements BuildHost {
     };
   }
 
-  private reading = 0;
-  private readonly waiting: (() => void)[] = [];
-
   /**
    * libstore: logs live at <logDir>/drvs/<first two chars>/<rest of the .drv base name>[.bz2].
-   * Read on the thread pool: a batch's logs, often long out of the page cache, are
-   * read side by side while statements are written, LOG_READS at a time (a batch
-   * asks for thousands at once, and each open log holds a file descriptor).
+   * Read synchronously, as the `.drv` files are: a log is a few KB to a few MB, and
+   * on the thread pool each took six round trips (open, two fstats, two reads,
+   * close) whose wake-ups cost more than the reads. A log that is not there is no
+   * log; one that is there but cannot be read is an error, not a silent omission
+   * from the provenance.
    */
-  async buildLog(drvPath: string): Promise<BuildLog | undefined> {
-    while (this.reading >= LOG_READS) await new Promise<void>((r) => this.waiting.push(r));
-    this.reading++;
-    try {
-      return await this.readLog(drvPath);
-    } finally {
-      this.reading--;
-      this.waiting.shift()?.();
-    }
+  buildLog(drvPath: string): Promise<BuildLog | undefined> {
+    return new Promise((resolve) => resolve(this.readLog(drvPath)));
   }
 
-  private async readLog(drvPath: string): Promise<BuildLog | undefined> {
+  private readLog(drvPath: string): BuildLog | undefined {
     const base = basename(drvPath);
     for (const [suffix, mediaType] of [
       [".bz2", "application/x-bzip2"],
       ["", "text/plain"],
     ] as const) {
       const file = join(this.logDir, "drvs", base.slice(0, 2), base.slice(2) + suffix);
-      let fh;
+      let fd;
       try {
-        fh = await open(file, "r");
-      } catch {
-        continue; // no log of this kind
+        fd = openSync(file, "r");
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue; // no log of this kind
+        throw unreadableLog(file, e);
       }
       try {
-        const st = await fh.stat();
-        const bytes = await fh.readFile();
+        const st = fstatSync(fd);
+        const hash = createHash("sha256");
+        logBuffer ??= Buffer.allocUnsafeSlow(LOG_CHUNK);
+        for (let n; (n = readSync(fd, logBuffer, 0, LOG_CHUNK, null)) > 0;) {
+          hash.update(logBuffer.subarray(0, n));
+        }
         return {
           uri: "file://" + file,
-          sha256: createHash("sha256").update(bytes).digest("hex"),
+          sha256: hash.digest("hex"),
           mediaType,
           // Nix creates the log when the build starts and closes it when it ends.
           ...(st.birthtimeMs > 0
@@ -202,12 +195,21 @@ export class LocalBuildHost implements BuildHost {
             : {}),
           finishedOn: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
         };
-      } catch {
-        continue;
+      } catch (e) {
+        throw unreadableLog(file, e);
       } finally {
-        await fh.close();
+        closeSync(fd);
       }
     }
     return undefined;
   }
+}
+
+/** Logs are hashed LOG_CHUNK bytes at a time through one buffer, however large. */
+const LOG_CHUNK = 256 * 1024;
+let logBuffer: Buffer | undefined;
+
+function unreadableLog(file: string, cause: unknown): NixError {
+  const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+  return new NixError("NIX_LOG_UNREADABLE", `cannot read the build log ${file}: ${code}`);
 }

@@ -186,10 +186,22 @@ export class NixDbStore implements NixStore {
 
   private hashOf: Database.Statement | undefined;
 
+  private outputsOfMany?: Database.Statement<[string], { drv: string; id: string; path: string }>;
+
+  /** Realised outputs of many derivations, 10,000 to a query. */
   derivationOutputsOf(drvPaths: readonly string[]): Promise<Map<string, Map<string, string>>> {
-    const out = new Map<string, Map<string, string>>();
+    const q = (this.outputsOfMany ??= this.db.prepare(
+      `SELECT d.path AS drv, o.id AS id, o.path AS path FROM DerivationOutputs o
+       JOIN ValidPaths d ON d.id = o.drv JOIN ValidPaths v ON v.path = o.path
+       WHERE d.path IN (SELECT value FROM json_each(?))`,
+    ));
+    const out = new Map<string, Map<string, string>>(drvPaths.map((d) => [d, new Map()]));
     this.db.transaction(() => {
-      for (const d of drvPaths) out.set(d, this.realisedOutputs(d));
+      for (let i = 0; i < drvPaths.length; i += 10_000) {
+        for (const r of q.all(JSON.stringify(drvPaths.slice(i, i + 10_000)))) {
+          out.get(r.drv)?.set(r.id, r.path);
+        }
+      }
     })();
     return Promise.resolve(out);
   }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import {
   buildProvenance,
@@ -186,4 +188,42 @@ test("an output that is not built, or an unknown output name, is a NOT_BUILT err
       message: /has no output 'bin'/,
     },
   );
+});
+
+test("build logs: hashed whole however long, .bz2 before plain text, none when absent, an error when unreadable", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "provenix-logs-"));
+  try {
+    const host = new LocalBuildHost(dir);
+    const drv = (name: string): string => `/nix/store/${name}${"0".repeat(30)}-x.drv`;
+    const file = (name: string, suffix: string): string =>
+      join(dir, "drvs", name.slice(0, 2), `${name.slice(2)}${"0".repeat(30)}-x.drv${suffix}`);
+    mkdirSync(join(dir, "drvs", "aa"), { recursive: true });
+    mkdirSync(join(dir, "drvs", "bb"), { recursive: true });
+    mkdirSync(join(dir, "drvs", "cc"), { recursive: true });
+
+    // Longer than the reader's chunk, with different bytes in every part.
+    const long = Buffer.from(Array.from({ length: 700_000 }, (_, i) => (i * 7919) % 251));
+    writeFileSync(file("aa", ".bz2"), long);
+    writeFileSync(file("aa", ""), "the plain log, shadowed by the .bz2");
+    const a = await host.buildLog(drv("aa"));
+    assert.equal(a?.sha256, createHash("sha256").update(long).digest("hex"));
+    assert.equal(a?.mediaType, "application/x-bzip2");
+    assert.equal(a?.uri, "file://" + file("aa", ".bz2"));
+
+    writeFileSync(file("bb", ""), "plain text log\n");
+    const b = await host.buildLog(drv("bb"));
+    assert.equal(b?.mediaType, "text/plain");
+    assert.equal(b?.sha256, createHash("sha256").update("plain text log\n").digest("hex"));
+
+    assert.equal(await host.buildLog(drv("dd")), undefined, "no log");
+
+    // There but unreadable (a directory where the file should be): not "no log".
+    mkdirSync(file("cc", ".bz2"));
+    await assert.rejects(host.buildLog(drv("cc")), {
+      code: "NIX_LOG_UNREADABLE",
+      message: `cannot read the build log ${file("cc", ".bz2")}: EISDIR`,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
