@@ -379,9 +379,10 @@ export class AttestationStore {
     const unique = [...new Set(names)];
     const q = this.stmt(
       `SELECT s.name AS name, a.id AS id, a.bundle AS bundle
-       FROM json_each(?) j JOIN subjects s ON s.name = j.value JOIN attestations a ON a.id = s.attestation_id
-       ORDER BY a.id`,
+       FROM json_each(?) j JOIN subjects s ON s.name = j.value JOIN attestations a ON a.id = s.attestation_id`,
     );
+    // Put in id order here, not by ORDER BY: SQLite would sort every row, bundles and
+    // all, in a temporary b-tree (4x the query at 10,000 paths); a path's list is short.
     try {
       for (let i = 0; i < unique.length; i += 10_000) {
         const rows = q.all(JSON.stringify(unique.slice(i, i + 10_000))) as {
@@ -395,6 +396,7 @@ export class AttestationStore {
           else out.set(r.name, [{ id: r.id, bundle: r.bundle }]);
         }
       }
+      for (const list of out.values()) if (list.length > 1) list.sort((a, b) => a.id - b.id);
       return out;
     } catch (e) {
       throw storeError(e, this.path);

@@ -6,20 +6,23 @@
 // who may sign: the certificate's identity against the caller's rules. Pure.
 import type { KeyObject } from "node:crypto";
 import type { Bundle } from "@sigstore/bundle";
-import { X509Certificate } from "@sigstore/core";
+import type * as SigstoreCore from "@sigstore/core";
+import type { X509Certificate } from "@sigstore/core";
 import { createRequire } from "node:module";
 import type * as ProtobufSpecs from "@sigstore/protobuf-specs";
 import type * as SigstoreVerify from "@sigstore/verify";
 import type { TrustMaterial } from "@sigstore/verify";
 import { SignError } from "../sign/index.js";
 
-// @sigstore/verify and the protobuf specs (three dozen modules) load when a
-// certificate bundle or a trusted root is first met, not for verification by key.
+// @sigstore/verify, @sigstore/core and the protobuf specs (five dozen modules) load
+// when a certificate bundle or a trusted root is first met, not for verification by key.
 const require = createRequire(import.meta.url);
 let verifyModule: typeof SigstoreVerify | undefined;
+let coreModule: typeof SigstoreCore | undefined;
 let specsModule: typeof ProtobufSpecs | undefined;
 const sigstoreVerify = () =>
   (verifyModule ??= require("@sigstore/verify") as typeof SigstoreVerify);
+const sigstoreCore = () => (coreModule ??= require("@sigstore/core") as typeof SigstoreCore);
 const protobufSpecs = () =>
   (specsModule ??= require("@sigstore/protobuf-specs") as typeof ProtobufSpecs);
 
@@ -212,7 +215,7 @@ export function verifyKeyless(bundle: Bundle, trust: KeylessTrust): KeylessResul
   let identity: CertificateIdentity;
   let cert: X509Certificate;
   try {
-    cert = X509Certificate.parse(der);
+    cert = sigstoreCore().X509Certificate.parse(der);
     identity = certificateIdentity(cert);
   } catch (e) {
     return { ok: false, reason: `bundle certificate cannot be read: ${(e as Error).message}` };

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { assertBundle, bundleFromJSON, bundleToJSON } from "@sigstore/bundle";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IN_TOTO_PAYLOAD_TYPE } from "../../src/attest/index.js";
@@ -21,7 +22,7 @@ import {
 } from "../../src/sign/index.js";
 import { loadPublicKeys, loadSigner, writeKeyPair } from "../../src/system/key-files.js";
 import { parseJsonStrict, preverifySignatures, verifyAttestation } from "../../src/verify/index.js";
-import { run, tempDir, useTestNix } from "../helpers/nix.js";
+import { ROOT, run, tempDir, useTestNix } from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
 useTestNix();
@@ -232,6 +233,46 @@ test("parseBundle refuses what is not a DSSE Sigstore bundle", () => {
   assert.throws(() => parseBundle(good.subarray(0, good.length - 10)), {
     code: "MALFORMED_BUNDLE",
   });
+});
+
+test("parseBundle reads every public DSSE bundle exactly as @sigstore/bundle's own decoder does", () => {
+  const dir = join(ROOT, "..", "shared", "reference", "public-bundles");
+  const files = readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => join(dir, f))
+    .filter((f) => readFileSync(f, "utf8").includes('"dsseEnvelope"'));
+  assert.ok(files.length >= 8, `${files.length} DSSE bundles`);
+  let parsed = 0;
+  for (const f of files) {
+    const bytes = readFileSync(f);
+    let theirs;
+    try {
+      theirs = bundleFromJSON(JSON.parse(bytes.toString("utf8")));
+      assertBundle(theirs);
+    } catch {
+      assert.throws(() => parseBundle(bytes), { code: "MALFORMED_BUNDLE" }, f);
+      continue;
+    }
+    const ours = parseBundle(bytes).bundle;
+    assert.deepEqual(JSON.stringify(bundleToJSON(ours)), JSON.stringify(bundleToJSON(theirs)), f);
+    if (ours.content.$case === "dsseEnvelope" && theirs.content.$case === "dsseEnvelope") {
+      assert.ok(
+        Buffer.from(ours.content.dsseEnvelope.payload).equals(
+          Buffer.from(theirs.content.dsseEnvelope.payload),
+        ),
+      );
+    }
+    parsed++;
+  }
+  assert.ok(parsed >= 8, `${parsed} parsed`);
+  // A payload that is no string, or empty, fails as the library fails.
+  const good = JSON.parse(readFileSync(files[0] ?? "", "utf8")) as { dsseEnvelope: object };
+  for (const payload of ["", 7]) {
+    const bad = Buffer.from(
+      JSON.stringify({ ...good, dsseEnvelope: { ...good.dsseEnvelope, payload } }),
+    );
+    assert.throws(() => parseBundle(bad), { code: "MALFORMED_BUNDLE" }, String(payload));
+  }
 });
 
 test("key files: secret keys readable by group or others are refused; keys load from files", async () => {
