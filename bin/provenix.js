@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import module from "node:module";
 import { join } from "node:path";
@@ -17,6 +16,8 @@ if (major < 24 || (major === 24 && minor < 15)) {
     );
     process.exit(2);
   }
+  // Imported here only: loading node:child_process costs every other run 3 ms.
+  const { spawn } = await import("node:child_process");
   const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
   });
