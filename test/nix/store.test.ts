@@ -44,6 +44,17 @@ test("the nix CLI and Nix database adapters answer the same", async () => {
       assert.deepEqual(Object.fromEntries(await cli.derivationOutputs(d)), expected);
       assert.deepEqual(Object.fromEntries(await db.derivationOutputs(d)), expected);
     }
+    // Many at once (one query for the database); a derivation the database does
+    // not know has no realised outputs there.
+    const expectedMany = Object.fromEntries(drvs.map((d) => [d, drvOutputs(d)]));
+    const asObject = (m: Map<string, Map<string, string>>) =>
+      Object.fromEntries([...m].map(([d, o]) => [d, Object.fromEntries(o)]));
+    assert.deepEqual(asObject(await cli.derivationOutputsOf(drvs)), expectedMany);
+    const unknown = "/nix/store/00000000000000000000000000000000-unknown.drv";
+    assert.deepEqual(asObject(await db.derivationOutputsOf([...drvs, unknown])), {
+      ...expectedMany,
+      [unknown]: {},
+    });
   } finally {
     db.close();
   }
