@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import module from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,9 +45,8 @@ if (major < 24 || (major === 24 && minor < 15)) {
   // V8's compiled code of provenix's modules is kept between runs (Node checks each
   // entry against its source): a tenth of a short command's time. In the user's own
   // cache directory, not a shared /tmp where another user could plant entries.
-  const cacheHome =
-    process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : "");
-  if (cacheHome.startsWith("/")) module.enableCompileCache?.(join(cacheHome, "provenix", "v8"));
+  const cache = compileCacheDir();
+  if (cache) module.enableCompileCache?.(cache);
   const { main } = await import("../dist/src/cli/main.js");
 
   // `provenix ... | head`: a closed pipe ends the output, quietly, not with a stack trace.
@@ -59,4 +58,27 @@ if (major < 24 || (major === 24 && minor < 15)) {
   }
 
   process.exitCode = await main(process.argv.slice(2));
+}
+
+/**
+ * $XDG_CACHE_HOME/provenix/v8 (default ~/.cache), made one level at a time, or
+ * nothing where it cannot be made. Not by Node's recursive mkdir, which
+ * enableCompileCache would use: that spins forever where mkdir answers ENOENT
+ * under a directory that exists (a home in /proc).
+ */
+function compileCacheDir() {
+  const base =
+    process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : "");
+  if (!base.startsWith("/")) return undefined;
+  const dir = join(base, "provenix", "v8");
+  let path = "";
+  for (const part of dir.split("/").slice(1)) {
+    path += "/" + part;
+    try {
+      mkdirSync(path, { mode: 0o700 });
+    } catch (e) {
+      if (e.code !== "EEXIST") return undefined;
+    }
+  }
+  return dir;
 }

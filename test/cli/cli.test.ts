@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parsePublicKey } from "../../src/sign/index.js";
@@ -10,7 +18,16 @@ import {
   provenixAsync,
   type CliResult,
 } from "../helpers/cli.js";
-import { BUILDS, FIXTURES, build, instantiate, run, tempDir, useTestNix } from "../helpers/nix.js";
+import {
+  BUILDS,
+  FIXTURES,
+  ROOT,
+  build,
+  instantiate,
+  run,
+  tempDir,
+  useTestNix,
+} from "../helpers/nix.js";
 import { sigstoreVerify } from "../helpers/sigstore.js";
 
 useTestNix();
@@ -324,6 +341,23 @@ test("--help for provenix and each command documents usage and exit codes", () =
     assert.match(ok(provenix([c, "--help"], env), c).stdout, new RegExp(`Usage: provenix ${c}`));
   }
   assert.equal(provenix([], env).code, 2);
+});
+
+test("V8's code cache: kept in the user's cache directory; a home where none can be made is no cache, not a hang", () => {
+  const cacheHome = join(tempDir("provenix-cache-"), "cache");
+  const env = { ...cliHome(), XDG_CACHE_HOME: cacheHome };
+  assert.equal(provenix(["--version"], env).code, 0);
+  assert.ok(readdirSync(join(cacheHome, "provenix", "v8")).length > 0, "cache written");
+  assert.equal(statSync(join(cacheHome, "provenix")).mode & 0o777, 0o700);
+  // Node's own recursive mkdir spins forever in /proc (mkdir there answers ENOENT).
+  for (const where of ["/proc/provenix-test", "/etc/hostname/not-a-dir"]) {
+    const r = spawnSync(process.execPath, [join(ROOT, "bin", "provenix.js"), "--version"], {
+      env: { ...process.env, XDG_CACHE_HOME: where },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 0, `${where}: ${r.error?.message ?? r.stderr}`);
+  }
 });
 
 test("a flake installable: externalParameters name it, resolvedDependencies pin its locked source", () => {
