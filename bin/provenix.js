@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import module from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
+import { makeDirs } from "../dist/src/system/make-dirs.js";
 
 // provenix needs Node.js >= 24.15. Started by an older node (Debian's, say), it runs
 // itself on the Node the project's setup put in .tools/node instead.
@@ -61,24 +62,19 @@ if (major < 24 || (major === 24 && minor < 15)) {
 }
 
 /**
- * $XDG_CACHE_HOME/provenix/v8 (default ~/.cache), made one level at a time, or
- * nothing where it cannot be made. Not by Node's recursive mkdir, which
- * enableCompileCache would use: that spins forever where mkdir answers ENOENT
- * under a directory that exists (a home in /proc).
+ * $XDG_CACHE_HOME/provenix/v8 (default ~/.cache), or nothing where it cannot be
+ * made. Made by makeDirs, not by the recursive mkdir enableCompileCache would use,
+ * which spins forever in a home under /proc.
  */
 function compileCacheDir() {
   const base =
     process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, ".cache") : "");
   if (!base.startsWith("/")) return undefined;
   const dir = join(base, "provenix", "v8");
-  let path = "";
-  for (const part of dir.split("/").slice(1)) {
-    path += "/" + part;
-    try {
-      mkdirSync(path, { mode: 0o700 });
-    } catch (e) {
-      if (e.code !== "EEXIST") return undefined;
-    }
+  try {
+    makeDirs(dir, 0o700);
+    return dir;
+  } catch {
+    return undefined;
   }
-  return dir;
 }

@@ -1,5 +1,4 @@
-import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { generateKeyPair, nixPublicKeyText, parseSecretKey } from "../sign/index.js";
 import { writeKeyPair } from "../system/key-files.js";
 import { printJson } from "./args.js";
@@ -40,7 +39,6 @@ Options:
       ? secretPath.slice(0, -4) + ".pub"
       : secretPath + ".pub";
     const pair = generateKeyPair(format, name);
-    mkdirSync(dirname(secretPath), { recursive: true, mode: 0o700 });
     await writeKeyPair(secretPath, publicPath, pair);
     const keyid = parseSecretKey(pair.secret).publicKey;
     const publicText = format === "nix" ? nixPublicKeyText(keyid) : pair.public.trim();

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { makeDirs } from "../system/make-dirs.js";
 import { dirname, join } from "node:path";
 import { parseBundle } from "../sign/index.js";
 import { classifyTarget } from "../system/targets.js";
@@ -127,7 +128,7 @@ Options:
       } else inv.io.out(text);
     } else if (inv.values.all) {
       if (!out) throw new CliError("USAGE", "--all with sigstore-bundle needs -o DIR");
-      mkdirSync(out, { recursive: true });
+      makeDirs(out);
       for (const a of attestations) {
         const file = join(out, `${a.id}.sigstore.json`);
         writeFileSync(file, a.bundle);
@@ -136,7 +137,7 @@ Options:
     } else {
       const newest = attestations[attestations.length - 1] as StoredAttestation;
       if (out) {
-        mkdirSync(dirname(out), { recursive: true });
+        makeDirs(dirname(out));
         writeFileSync(out, newest.bundle);
         written.push(out);
       } else inv.io.out(newest.bundle.toString("utf8") + "\n");

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
+import { accessSync, constants, statfsSync } from "node:fs";
+import { makeDirs } from "../system/make-dirs.js";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StoreError } from "./error.js";
@@ -170,7 +171,7 @@ export class AttestationStore {
 
   static open(path: string): AttestationStore {
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      makeDirs(dirname(path), 0o700);
       const db = new Database(path, { timeout: 15_000 });
       try {
         const store = new AttestationStore(db, path);

@@ -3,7 +3,8 @@
 // store does, e.g. nginx with WebDAV). Only the files of the attestation layout
 // (src/cache) and narinfos are read or written; NARs are never touched.
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { makeDirs } from "./make-dirs.js";
 import { dirname, join } from "node:path";
 import { http, https } from "./http-modules.js";
 import { CacheError } from "../cache/index.js";
@@ -51,7 +52,7 @@ function fileCache(url: string): BinaryCache {
       const file = inside(path);
       const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
       try {
-        await mkdir(dirname(file), { recursive: true });
+        makeDirs(dirname(file));
         await writeFile(tmp, bytes, { mode: 0o644 });
         await rename(tmp, file);
       } catch (cause) {

@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
+import { readdirSync, readlinkSync, symlinkSync, unlinkSync } from "node:fs";
+import { makeDirs } from "./make-dirs.js";
 import { userInfo } from "node:os";
 import { basename, join } from "node:path";
 
@@ -18,7 +19,7 @@ export class GcRoots {
   constructor(readonly dir: string) {}
 
   ensure(): void {
-    mkdirSync(this.dir, { recursive: true });
+    makeDirs(this.dir);
   }
 
   protect(storePath: string): void {

@@ -2,13 +2,13 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
-  mkdirSync,
   readFileSync,
   renameSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
+import { makeDirs } from "./make-dirs.js";
 import { hookScript, HOOK_MARKER, withHook, withoutHook } from "../chains/index.js";
 
 /** The nix.conf Nix reads: $NIX_CONF_DIR/nix.conf, else /etc/nix/nix.conf. */
@@ -32,7 +32,7 @@ export interface HookChange {
 }
 
 function writeAtomic(path: string, text: string, mode: number): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirs(dirname(path));
   const tmp = `${path}.provenix-tmp-${process.pid}`;
   writeFileSync(tmp, text, { mode });
   chmodSync(tmp, mode);
@@ -46,7 +46,7 @@ export function installHook(p: HookPaths): HookChange {
   const scriptWritten = current !== script;
   const conf = existsSync(p.nixConf) ? readFileSync(p.nixConf, "utf8") : "";
   const { text, changed } = withHook(conf, p.hook); // throws before anything is written
-  mkdirSync(p.spool, { recursive: true, mode: 0o755 });
+  makeDirs(p.spool, 0o755);
   if (scriptWritten) writeAtomic(p.hook, script, 0o755);
   let backup: string | undefined;
   if (changed) {

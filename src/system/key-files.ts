@@ -1,5 +1,7 @@
 import { constants } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { makeDirs } from "./make-dirs.js";
 import {
   isPkcs11Uri,
   parsePublicKey,
@@ -80,12 +82,26 @@ function code(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
 }
 
-/** Write a new key pair; the secret is created 0600 and never overwrites an existing file. */
+/**
+ * Write a new key pair, making the secret's directory (0700) if need be; the secret
+ * is created 0600 and never overwrites an existing file.
+ */
 export async function writeKeyPair(
   secretPath: string,
   publicPath: string,
   pair: { secret: string; public: string },
 ): Promise<void> {
+  try {
+    makeDirs(dirname(secretPath), 0o700);
+  } catch (cause) {
+    throw new SignError(
+      "KEY_FILE_UNREADABLE",
+      `cannot create ${dirname(secretPath)}: ${code(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
   for (const [path, text, mode] of [
     [secretPath, pair.secret, 0o600],

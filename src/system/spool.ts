@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { makeDirs } from "./make-dirs.js";
 import { join } from "node:path";
 import { ChainsError, parseSpoolRecord, type SpoolRecord } from "../chains/index.js";
 
@@ -24,7 +25,7 @@ export class SpoolDir {
   constructor(readonly dir: string) {}
 
   ensure(): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    makeDirs(this.dir, 0o755);
   }
 
   /** Complete records, oldest first; unreadable ones are moved aside and reported. */
@@ -75,7 +76,7 @@ export class SpoolDir {
 
   private reject(file: string): void {
     const dir = join(this.dir, "rejected");
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     renameSync(file, join(dir, file.slice(this.dir.length + 1)));
   }
 }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parsePublicKey } from "../../src/sign/index.js";
 import {
+  clean,
   cliHome,
   isOneLineError,
   provenix,
@@ -343,7 +344,7 @@ test("--help for provenix and each command documents usage and exit codes", () =
   assert.equal(provenix([], env).code, 2);
 });
 
-test("V8's code cache: kept in the user's cache directory; a home where none can be made is no cache, not a hang", () => {
+test("directories that cannot be made: no code cache, not a hang; a clear error for the store and keys", () => {
   const cacheHome = join(tempDir("provenix-cache-"), "cache");
   const env = { ...cliHome(), XDG_CACHE_HOME: cacheHome };
   assert.equal(provenix(["--version"], env).code, 0);
@@ -358,6 +359,18 @@ test("V8's code cache: kept in the user's cache directory; a home where none can
     });
     assert.equal(r.status, 0, `${where}: ${r.error?.message ?? r.stderr}`);
   }
+  const guarded = (args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, "bin", "provenix.js"), ...args], {
+      env: clean(cliHome()),
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+  const store = guarded(["status", "--store", "/proc/provenix-test/a.db"]);
+  assert.equal(store.status, 5, store.error?.message ?? store.stderr);
+  assert.ok(isOneLineError({ code: store.status ?? -1, stdout: "", stderr: store.stderr }));
+  const key = guarded(["keygen", "--out", "/proc/provenix-test/k.key"]);
+  assert.equal(key.status, 4, key.error?.message ?? key.stderr);
+  assert.equal(key.stderr, "provenix: cannot create /proc/provenix-test: ENOENT\n");
 });
 
 test("a flake installable: externalParameters name it, resolvedDependencies pin its locked source", () => {
