@@ -45,7 +45,7 @@ function provenanceOf(text: string | null | undefined): { provenance?: Record<st
  */
 export class NixDbStore implements NixStore {
   private readonly db: Database.Database;
-  private readonly outputs: Database.Statement<[string], { id: string; path: string }>;
+  private readonly outputs: Database.Statement<[string], { drv: string; id: string; path: string }>;
 
   constructor(
     dbPath: string = DEFAULT_NIX_DB,
@@ -53,9 +53,12 @@ export class NixDbStore implements NixStore {
   ) {
     try {
       this.db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 10_000 });
-      // The realised outputs: those of the derivation's outputs that are valid.
+      // The realised outputs of a JSON list of derivations: those of their outputs
+      // that are valid.
       this.outputs = this.db.prepare(
-        "SELECT o.id AS id, o.path AS path FROM DerivationOutputs o JOIN ValidPaths d ON d.id = o.drv JOIN ValidPaths v ON v.path = o.path WHERE d.path = ?",
+        `SELECT d.path AS drv, o.id AS id, o.path AS path FROM DerivationOutputs o
+         JOIN ValidPaths d ON d.id = o.drv JOIN ValidPaths v ON v.path = o.path
+         WHERE d.path IN (SELECT value FROM json_each(?))`,
       );
     } catch (cause) {
       throw new NixError(
@@ -162,14 +165,8 @@ export class NixDbStore implements NixStore {
     return Promise.resolve(rows.map((r) => r.path));
   }
 
-  derivationOutputs(drvPath: string): Promise<Map<string, string>> {
-    return Promise.resolve(this.realisedOutputs(drvPath));
-  }
-
-  private realisedOutputs(drvPath: string): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const { id, path } of this.outputs.all(drvPath)) out.set(id, path);
-    return out;
+  async derivationOutputs(drvPath: string): Promise<Map<string, string>> {
+    return (await this.derivationOutputsOf([drvPath])).get(drvPath) ?? new Map<string, string>();
   }
 
   narHashes(paths: readonly string[]): Promise<Map<string, string>> {
@@ -186,19 +183,12 @@ export class NixDbStore implements NixStore {
 
   private hashOf: Database.Statement | undefined;
 
-  private outputsOfMany?: Database.Statement<[string], { drv: string; id: string; path: string }>;
-
   /** Realised outputs of many derivations, 10,000 to a query. */
   derivationOutputsOf(drvPaths: readonly string[]): Promise<Map<string, Map<string, string>>> {
-    const q = (this.outputsOfMany ??= this.db.prepare(
-      `SELECT d.path AS drv, o.id AS id, o.path AS path FROM DerivationOutputs o
-       JOIN ValidPaths d ON d.id = o.drv JOIN ValidPaths v ON v.path = o.path
-       WHERE d.path IN (SELECT value FROM json_each(?))`,
-    ));
     const out = new Map<string, Map<string, string>>(drvPaths.map((d) => [d, new Map()]));
     this.db.transaction(() => {
       for (let i = 0; i < drvPaths.length; i += 10_000) {
-        for (const r of q.all(JSON.stringify(drvPaths.slice(i, i + 10_000)))) {
+        for (const r of this.outputs.all(JSON.stringify(drvPaths.slice(i, i + 10_000)))) {
           out.get(r.drv)?.set(r.id, r.path);
         }
       }
